@@ -1,0 +1,224 @@
+"""The Python API: load a model, classify images, annotate them.
+
+Example::
+
+    import localvision
+
+    model = localvision.load_model("mobilenet_v2_1.0_224_quant.tflite")
+    model.classify(["cat.jpg", "dog.png"], top_k=3)
+    # [[("Egyptian cat", 0.85), ("tabby, tabby cat", 0.07), ...], [...]]
+
+    for result in localvision.annotate(["cat.jpg"], model="mobilenet.onnx"):
+        print(result.labels)
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from .config import Settings
+from .engine import LocalEngine
+from .errors import InvalidParameterError, ModelNotFoundError
+from .images import ImageLimits
+from .models.card import CardFields, ModelCard
+from .models.loader import load_model as _load_model
+from .models.model import Model
+from .types import AnnotateRequest, AnnotateResult, Feature, FeatureRequest, ImageInput
+
+__all__ = ["LocalModel", "annotate", "classify", "engine_for", "load_model", "resolve_model"]
+
+
+class LocalModel:
+    """A loaded model with the operations a user wants from it.
+
+    Made by :func:`load_model`; closes its runtime and threads on :meth:`close` or at the end
+    of a ``with`` block.
+    """
+
+    def __init__(self, model: Model, settings: Settings) -> None:
+        self.model = model
+        self.settings = settings
+        self._engine: LocalEngine | None = None
+
+    @property
+    def card(self) -> ModelCard:
+        """How the model is fed and read (see ``localvision models inspect``)."""
+        return self.model.card
+
+    @property
+    def name(self) -> str:
+        return self.model.name
+
+    def classify(
+        self, images: ImageInput | Sequence[ImageInput], *, top_k: int = 5, min_score: float = 0.0
+    ) -> list[list[tuple[str, float]]]:
+        """One list of ``(label, score)`` per image, best first; raises on the first bad image.
+
+        Use :meth:`annotate` to get per-image errors instead of an exception.
+        """
+        _check_top_k(top_k)
+        request = FeatureRequest(Feature.LABELS, max_results=top_k, min_score=min_score)
+        results = self.annotate(images, features=[request])
+        for result in results:
+            if result.error is not None:
+                raise result.error
+        return [[(lab.name, lab.score) for lab in result.labels or []] for result in results]
+
+    def annotate(
+        self,
+        images: ImageInput | Sequence[ImageInput],
+        *,
+        features: Iterable[str | Feature | FeatureRequest] = (Feature.LABELS,),
+    ) -> list[AnnotateResult]:
+        """One :class:`AnnotateResult` per image; a bad image's error is on its result."""
+        return self.engine.annotate(build_requests(images, features))
+
+    @property
+    def engine(self) -> LocalEngine:
+        """The engine answering this model's features (created on first use)."""
+        if self._engine is None:
+            self._engine = engine_for({Feature.LABELS: self.model}, self.settings)
+        return self._engine
+
+    def predict(self, batch: np.ndarray[Any, Any]) -> list[np.ndarray[Any, Any]]:
+        """Run an already pre-processed batch; the raw (dequantized) outputs."""
+        return self.model.predict(batch)
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.close()
+        self.model.close()
+
+    def __enter__(self) -> LocalModel:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"LocalModel({self.model.name!r}, format={self.model.format.name!r})"
+
+
+def load_model(
+    path: str | os.PathLike[str],
+    *,
+    labels: str | os.PathLike[str] | Sequence[str] | None = None,
+    card: CardFields | Mapping[str, Any] | None = None,
+    allow_pickle: bool | None = None,
+    settings: Settings | None = None,
+) -> LocalModel:
+    """Load a model file of any supported format, ready to classify.
+
+    ``labels``: a labels file or list (overrides labels found in the model); ``card``: card
+    fields to override (``{"input_range": "-1..1"}``); ``allow_pickle``: permit pickled PyTorch
+    files, which run code when loaded.
+    """
+    settings = settings or Settings()
+    model = _load_model(
+        path, settings=settings, card=card, labels=labels, allow_pickle=allow_pickle
+    )
+    return LocalModel(model, settings)
+
+
+def resolve_model(name_or_path: str, settings: Settings, **overrides: Any) -> Model:
+    """A model named in ``settings.models``, or else the model file at that path."""
+    configured = settings.models.get(name_or_path)
+    if configured is not None:
+        card = {**configured.card, **(overrides.pop("card", None) or {})}
+        labels = overrides.pop("labels", None) or configured.labels
+        return _load_model(
+            configured.path,
+            settings=settings,
+            card=card,
+            labels=labels,
+            name=name_or_path,
+            **overrides,
+        )
+    if Path(name_or_path).expanduser().exists():
+        return _load_model(name_or_path, settings=settings, **overrides)
+    known = ", ".join(sorted(settings.models)) or "none configured"
+    raise ModelNotFoundError(
+        f"No model file or configured model named {name_or_path!r} (configured: {known}).",
+        hint="Pass a model file path, or add it under [models] in localvision.toml.",
+    )
+
+
+def engine_for(models: Mapping[Feature, Model], settings: Settings) -> LocalEngine:
+    """A :class:`LocalEngine` with the limits and batch sizes from ``settings``."""
+    return LocalEngine(
+        models,
+        limits=ImageLimits(settings.max_image_bytes, settings.max_image_pixels),
+        batch_size=settings.batch_size,
+        decode_workers=settings.decode_workers,
+    )
+
+
+def annotate(
+    images: ImageInput | Sequence[ImageInput],
+    *,
+    features: Iterable[str | Feature | FeatureRequest] = (Feature.LABELS,),
+    model: str | None = None,
+    settings: Settings | None = None,
+) -> list[AnnotateResult]:
+    """Annotate images with the model given, or the ones configured per feature.
+
+    Example: ``localvision.annotate(["a.jpg"], model="mobilenet.onnx")``.
+    """
+    settings = settings or Settings.load()
+    requests = build_requests(images, features)
+    wanted = {r.feature for request in requests for r in request.features}
+    models: dict[Feature, Model] = {}
+    try:
+        for feature in wanted:
+            name = model or settings.features.get(feature.value)
+            if name is not None:
+                models[feature] = resolve_model(name, settings)
+        with engine_for(models, settings) as engine:
+            return engine.annotate(requests)
+    finally:
+        for loaded in models.values():
+            loaded.close()
+
+
+def classify(
+    images: ImageInput | Sequence[ImageInput],
+    model: str,
+    *,
+    top_k: int = 5,
+    settings: Settings | None = None,
+) -> list[list[tuple[str, float]]]:
+    """Shorthand: load ``model``, classify ``images``, close the model."""
+    settings = settings or Settings.load()
+    with LocalModel(resolve_model(model, settings), settings) as loaded:
+        return loaded.classify(images, top_k=top_k)
+
+
+def build_requests(
+    images: ImageInput | Sequence[ImageInput],
+    features: Iterable[str | Feature | FeatureRequest],
+) -> list[AnnotateRequest]:
+    """One request per image, all asking for ``features``."""
+    feature_requests = tuple(
+        f if isinstance(f, FeatureRequest) else FeatureRequest(Feature.parse(f)) for f in features
+    )
+    return [AnnotateRequest(image=image, features=feature_requests) for image in _as_list(images)]
+
+
+def _as_list(images: ImageInput | Sequence[ImageInput]) -> list[ImageInput]:
+    single = (str, bytes, bytearray, memoryview, os.PathLike, np.ndarray, Image.Image)
+    if isinstance(images, single):
+        return [images]
+    return list(images)
+
+
+def _check_top_k(top_k: int) -> None:
+    if not isinstance(top_k, int) or isinstance(top_k, bool) or not 1 <= top_k <= 10000:
+        raise InvalidParameterError(
+            f"The 'top_k' parameter must be an int in [1, 10000]. Got {top_k!r} instead."
+        )

@@ -1,0 +1,1 @@
+"""The ``localvision`` command line: a thin layer over the Python API."""

@@ -1,0 +1,202 @@
+"""The ``localvision`` command: ``classify``, ``annotate`` and ``models``.
+
+Every command is a thin layer over the Python API; every command that produces results has
+``--json``. Exit codes are in :mod:`localvision.cli.errors`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from .. import __version__
+from ..api import engine_for, resolve_model
+from ..config import Settings
+from ..errors import FeatureNotAvailableError, InvalidParameterError
+from ..images import describe_source
+from ..inputs import expand_image_paths
+from ..models.model import Model
+from ..tasks.classify import DEFAULT_MAX_LABELS
+from ..types import AnnotateRequest, Feature, FeatureRequest
+from . import models as models_cli
+from .errors import EXIT_FAILED_IMAGES, EXIT_OK, reported
+from .options import (
+    AllowPickle,
+    BatchSize,
+    CardFile,
+    CardSet,
+    ConfigFile,
+    JsonFlag,
+    LabelsFile,
+    Providers,
+    Threads,
+    card_overrides,
+    load_settings,
+)
+from .output import ResultPrinter, consume, progress
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="localvision",
+    help="Run open-source vision models locally behind cloud-compatible APIs.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(models_cli.app, name="models")
+
+Images = Annotated[
+    list[str], typer.Argument(help="Image files, folders (searched recursively) or globs.")
+]
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"localvision {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: Annotated[
+        bool | None,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = None,
+) -> None:
+    """localvision: local vision models, cloud-compatible APIs."""
+
+
+@app.command()
+def classify(
+    images: Images,
+    model: Annotated[str, typer.Option("--model", "-m", help="Model file or configured name.")],
+    top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, max=10000)] = 5,
+    min_score: Annotated[float, typer.Option("--min-score", min=0.0, max=1.0)] = 0.0,
+    labels: LabelsFile = None,
+    card: CardFile = None,
+    set_: CardSet = None,
+    as_json: JsonFlag = False,
+    allow_pickle: AllowPickle = False,
+    batch_size: BatchSize = None,
+    threads: Threads = None,
+    providers: Providers = None,
+    config: ConfigFile = None,
+) -> None:
+    """Classify images with a model file (ONNX, TFLite, Keras, PyTorch) or a configured model.
+
+    Example: localvision classify -m mobilenet.tflite photos/ --top-k 5 --json
+    """
+    request = FeatureRequest(Feature.LABELS, max_results=top_k, min_score=min_score)
+    with reported():
+        settings = load_settings(
+            config,
+            batch_size=batch_size,
+            threads=threads,
+            providers=providers,
+            allow_pickle=allow_pickle,
+        )
+        loaded = resolve_model(
+            model, settings, labels=labels, card=card_overrides(card, set_) or None
+        )
+        code = _annotate_files(images, [request], {Feature.LABELS: loaded}, settings, as_json)
+    raise typer.Exit(code)
+
+
+@app.command()
+def annotate(
+    images: Images,
+    features: Annotated[
+        str,
+        typer.Option("--features", "-f", help="Comma-separated features (labels, ...)."),
+    ] = "labels",
+    model: Annotated[
+        str | None,
+        typer.Option("--model", "-m", help="Model file or configured name for the features."),
+    ] = None,
+    max_results: Annotated[int | None, typer.Option("--max-results", min=1, max=10000)] = None,
+    min_score: Annotated[float | None, typer.Option("--min-score", min=0.0, max=1.0)] = None,
+    labels: LabelsFile = None,
+    as_json: JsonFlag = False,
+    allow_pickle: AllowPickle = False,
+    batch_size: BatchSize = None,
+    threads: Threads = None,
+    providers: Providers = None,
+    config: ConfigFile = None,
+) -> None:
+    """Annotate images with the requested features; no server needed.
+
+    Without --model, each feature uses the model configured under [features] in
+    localvision.toml.
+    """
+    with reported():
+        wanted = _parse_features(features)
+        settings = load_settings(
+            config,
+            batch_size=batch_size,
+            threads=threads,
+            providers=providers,
+            allow_pickle=allow_pickle,
+        )
+        models: dict[Feature, Model] = {}
+        for feature in wanted:
+            name = model or settings.features.get(feature.value)
+            if name is None:
+                raise FeatureNotAvailableError(
+                    f"No model is configured for {feature.value!r}.",
+                    hint=f'Pass --model PATH, or set [features] {feature.value} = "NAME" '
+                    "in localvision.toml.",
+                )
+            models[feature] = resolve_model(name, settings, labels=labels)
+        requests = [
+            FeatureRequest(f, max_results=max_results or DEFAULT_MAX_LABELS, min_score=min_score)
+            for f in wanted
+        ]
+        code = _annotate_files(images, requests, models, settings, as_json)
+    raise typer.Exit(code)
+
+
+def _parse_features(text: str) -> list[Feature]:
+    wanted: list[Feature] = []
+    for part in text.split(","):
+        if not part.strip():
+            continue
+        try:
+            feature = Feature.parse(part)
+        except ValueError as exc:
+            raise InvalidParameterError(str(exc)) from None
+        if feature not in wanted:
+            wanted.append(feature)
+    if not wanted:
+        raise InvalidParameterError("--features names no feature.", hint="E.g. --features labels")
+    return wanted
+
+
+def _annotate_files(
+    arguments: list[str],
+    features: list[FeatureRequest],
+    models: dict[Feature, Model],
+    settings: Settings,
+    as_json: bool,
+) -> int:
+    paths = expand_image_paths(arguments)
+    if not paths:
+        raise InvalidParameterError(
+            "No images found in " + ", ".join(arguments) + ".",
+            hint="Pass image files or folders holding .jpg/.png/... files.",
+        )
+    requests = (AnnotateRequest(image=p, features=features, name=describe_source(p)) for p in paths)
+    printer = ResultPrinter(as_json=as_json)
+    try:
+        with engine_for(models, settings) as engine, progress(len(paths), enabled=True) as step:
+            consume(engine.annotate_iter(requests), printer, step)
+    finally:
+        for model in models.values():
+            model.close()
+    return EXIT_FAILED_IMAGES if printer.failed else EXIT_OK
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,99 @@
+"""Rendering results: JSON Lines for scripts, a table for people."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any, TextIO
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from ..types import AnnotateResult
+
+__all__ = ["ResultPrinter", "progress"]
+
+PROGRESS_THRESHOLD = 4  # show a progress bar past this many images
+
+
+class ResultPrinter:
+    """Prints each result as it arrives (``--json``: one object per line) and counts failures."""
+
+    def __init__(self, *, as_json: bool, stream: TextIO | None = None) -> None:
+        self.as_json = as_json
+        self.stream = stream or sys.stdout
+        self.failed = 0
+        self._rows: list[AnnotateResult] = []
+
+    def add(self, result: AnnotateResult) -> None:
+        if result.error is not None:
+            self.failed += 1
+        if self.as_json:
+            self.stream.write(json.dumps(result.to_dict(), ensure_ascii=False) + "\n")
+            self.stream.flush()
+        else:
+            self._rows.append(result)
+
+    def finish(self) -> None:
+        """Print the table (human mode) once every result is in."""
+        if self.as_json or not self._rows:
+            return
+        table = Table(show_header=True, header_style="bold", expand=False)
+        table.add_column("image", overflow="fold")
+        table.add_column("labels", overflow="fold")
+        for result in self._rows:
+            table.add_row(result.name or "", _describe(result))
+        Console(file=self.stream, soft_wrap=False).print(table)
+
+
+def _describe(result: AnnotateResult) -> str:
+    parts: list[str] = []
+    if result.labels is not None:
+        if result.labels:
+            parts.append(", ".join(f"{_short(lab.name)} {lab.score:.1%}" for lab in result.labels))
+        else:
+            parts.append("[dim]no label above the minimum score[/dim]")
+    if result.error is not None:
+        text = result.error.message + (f" {result.error.hint}" if result.error.hint else "")
+        parts.append(f"[red]error: {_escape(text)}[/red]")
+    return "\n".join(parts)
+
+
+def _short(label: str) -> str:
+    """ImageNet-style labels list synonyms after commas; the first name is enough in a table."""
+    return _escape(label.split(",")[0])
+
+
+def _escape(text: str) -> str:
+    return text.replace("[", r"\[")
+
+
+@contextmanager
+def progress(total: int, *, enabled: bool) -> Iterator[Any]:
+    """A rich progress bar on stderr, shown past a few images when stderr is a terminal."""
+    console = Console(stderr=True)
+    show = enabled and total > PROGRESS_THRESHOLD and console.is_terminal
+    if not show:
+        yield lambda: None
+        return
+    with Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("annotating", total=total)
+        yield lambda: bar.advance(task)
+
+
+def consume(results: Iterable[AnnotateResult], printer: ResultPrinter, advance: Any) -> None:
+    """Feed every result to ``printer``, advancing the progress bar."""
+    for result in results:
+        printer.add(result)
+        advance()
+    printer.finish()

@@ -1,0 +1,149 @@
+"""Configuration: one typed object, read once and passed down.
+
+Sources, later ones winning: built-in defaults, ``localvision.toml`` (the path given, else
+``$LOCALVISION_CONFIG``, else ``./localvision.toml`` when present), then ``LOCALVISION_*``
+environment variables for the top-level scalar settings (``LOCALVISION_HOME``,
+``LOCALVISION_MAX_IMAGE_BYTES``, ``LOCALVISION_PROVIDERS=cuda,cpu``, ...).
+
+Nothing here runs at import time; :meth:`Settings.load` is called by the CLI or by the user.
+
+Example ``localvision.toml``::
+
+    home = "/srv/localvision"
+    max_image_pixels = 50_000_000
+    threads = 4
+
+    [models.mobilenet]
+    path = "models/mobilenet_v2_1.0_224_quant.tflite"
+
+    [features]
+    labels = "mobilenet"
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .errors import ConfigError
+
+__all__ = ["ModelConfig", "Settings", "default_home"]
+
+CONFIG_FILE_NAME = "localvision.toml"
+
+
+def default_home(environ: Mapping[str, str] | None = None) -> Path:
+    """The data home: ``$LOCALVISION_HOME``, else ``~/.localvision``."""
+    env = os.environ if environ is None else environ
+    value = env.get("LOCALVISION_HOME")
+    return Path(value).expanduser() if value else Path.home() / ".localvision"
+
+
+class ModelConfig(BaseModel):
+    """A model named in config: where it is, and card fields that override what is inferred."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    path: str
+    labels: str | None = None
+    card: dict[str, Any] = Field(default_factory=dict)
+
+
+class Settings(BaseModel):
+    """Every setting localvision reads. Build it with :meth:`load`, or directly in code."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    home: Path = Field(default_factory=lambda: default_home())
+    max_image_bytes: int = Field(20 * 1024 * 1024, gt=0)
+    max_image_pixels: int = Field(50_000_000, gt=0)
+    threads: int | None = Field(None, gt=0, description="Intra-op threads for each model.")
+    providers: list[str] | None = Field(
+        None, description="ONNX Runtime execution providers, in order of preference."
+    )
+    batch_size: int = Field(16, gt=0, le=1024, description="Most images run in one batch.")
+    decode_workers: int | None = Field(None, gt=0, description="Threads decoding images.")
+    allow_pickle: bool = Field(False, description="Load pickled PyTorch models (runs code).")
+    models: dict[str, ModelConfig] = Field(default_factory=dict)
+    features: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("providers", mode="before")
+    @classmethod
+    def _split_providers(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [p.strip() for p in value.split(",") if p.strip()]
+        return value
+
+    @property
+    def cache_dir(self) -> Path:
+        """Where converted models and other derived files live."""
+        return self.home / "cache"
+
+    @classmethod
+    def load(
+        cls,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        environ: Mapping[str, str] | None = None,
+        **overrides: Any,
+    ) -> Settings:
+        """Read the config file and environment, then apply ``overrides`` (e.g. from the CLI).
+
+        Overrides whose value is ``None`` are ignored, so CLI options left unset do not
+        replace configured values.
+        """
+        env = os.environ if environ is None else environ
+        data: dict[str, Any] = {}
+        file = _config_file(path, env)
+        if file is not None:
+            data.update(_read_toml(file))
+        data.setdefault("home", str(default_home(env)))
+        for name in cls.model_fields:
+            key = f"LOCALVISION_{name.upper()}"
+            if key in env and name not in ("models", "features"):
+                data[name] = env[key]
+        data.update({k: v for k, v in overrides.items() if v is not None})
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+            )
+            where = f" in {file}" if file else ""
+            raise ConfigError(
+                f"Invalid configuration{where}: {problems}.",
+                hint="Fix the value in localvision.toml or the LOCALVISION_* variable.",
+            ) from exc
+
+
+def _config_file(path: str | os.PathLike[str] | None, env: Mapping[str, str]) -> Path | None:
+    if path is not None:
+        file = Path(path)
+        if not file.is_file():
+            raise ConfigError(f"Config file {file} does not exist.")
+        return file
+    if env.get("LOCALVISION_CONFIG"):
+        return _config_file(env["LOCALVISION_CONFIG"], {})
+    local = Path(CONFIG_FILE_NAME)
+    return local if local.is_file() else None
+
+
+def _read_toml(file: Path) -> dict[str, Any]:
+    try:
+        with file.open("rb") as fh:
+            data = tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"Config file {file} is not valid TOML: {exc}.") from exc
+    base = file.parent
+    # Relative model paths in a config file are relative to that file, not to the cwd.
+    for model in data.get("models", {}).values():
+        if isinstance(model, dict):
+            for key in ("path", "labels"):
+                if isinstance(model.get(key), str) and not Path(model[key]).is_absolute():
+                    model[key] = str(base / model[key])
+    return data

@@ -1,0 +1,179 @@
+"""The local engine: answers annotate requests with local models.
+
+Decoding and pre-processing run on a thread pool (Pillow and NumPy release the GIL) while the
+previous batch runs through the model, so the model rarely waits for JPEG decoding. Images are
+decoded at reduced scale when every requested task needs fewer pixels than the image holds.
+One bad image never stops the others: its error goes on its own result.
+
+Example::
+
+    with LocalEngine({Feature.LABELS: model}) as engine:
+        for result in engine.annotate_iter(requests):
+            print(result.name, result.labels)
+"""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import FeatureNotAvailableError, InferenceError, LocalVisionError
+from .images import DEFAULT_LIMITS, ImageLimits, decode_image, describe_source
+from .models.model import Model
+from .tasks.base import Task
+from .tasks.classify import ClassifyTask
+from .types import AnnotateRequest, AnnotateResult, Feature, FeatureRequest
+
+__all__ = ["LocalEngine", "task_for"]
+
+_TASKS: dict[Feature, type[ClassifyTask]] = {Feature.LABELS: ClassifyTask}
+
+
+def task_for(feature: Feature, model: Model) -> Task:
+    """The task answering ``feature`` with ``model``."""
+    try:
+        return _TASKS[feature](model)
+    except KeyError:
+        raise FeatureNotAvailableError(
+            f"localvision cannot answer {feature.value!r} with a model yet.",
+            hint=f"Supported with a model: {', '.join(f.value for f in _TASKS)}.",
+        ) from None
+
+
+@dataclass
+class _Prepared:
+    """One request after decoding and pre-processing, waiting for its batch."""
+
+    result: AnnotateResult
+    work: list[tuple[FeatureRequest, Task, Any]] = field(default_factory=list)
+
+
+class LocalEngine:
+    """An :class:`~localvision.annotator.Annotator` running models on this machine.
+
+    ``models`` maps each feature to the model answering it. ``batch_size`` caps how many images
+    run through a model at once; ``decode_workers`` sizes the decoding pool (default: the CPU
+    count, at most 4).
+    """
+
+    def __init__(
+        self,
+        models: Mapping[Feature, Model],
+        *,
+        limits: ImageLimits = DEFAULT_LIMITS,
+        batch_size: int = 16,
+        decode_workers: int | None = None,
+    ) -> None:
+        self._tasks: dict[Feature, Task] = {f: task_for(f, m) for f, m in models.items()}
+        self.limits = limits
+        self.batch_size = max(1, batch_size)
+        workers = decode_workers or min(4, os.cpu_count() or 1)
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lv-decode")
+
+    @property
+    def features(self) -> frozenset[Feature]:
+        return frozenset(self._tasks)
+
+    def annotate(self, requests: Sequence[AnnotateRequest]) -> list[AnnotateResult]:
+        return list(self.annotate_iter(requests))
+
+    def annotate_iter(self, requests: Iterable[AnnotateRequest]) -> Iterator[AnnotateResult]:
+        """Yield results in request order as batches finish; requests may be a lazy stream."""
+        pending: deque[Future[_Prepared]] = deque()
+        source = iter(requests)
+        prefetch = self.batch_size * 2
+
+        def fill() -> None:
+            while len(pending) < prefetch:
+                request = next(source, None)
+                if request is None:
+                    return
+                pending.append(self._pool.submit(self._prepare, request))
+
+        fill()
+        while pending:
+            chunk = [pending.popleft() for _ in range(min(self.batch_size, len(pending)))]
+            fill()  # the pool decodes the next batch while this one runs
+            prepared = [future.result() for future in chunk]
+            self._run(prepared)
+            for item in prepared:
+                yield item.result
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def __enter__(self) -> LocalEngine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _prepare(self, request: AnnotateRequest) -> _Prepared:
+        name = request.name or describe_source(request.image)
+        prepared = _Prepared(AnnotateResult(name=name))
+        tasks: list[tuple[FeatureRequest, Task]] = []
+        for feature_request in request.features:
+            task = self._tasks.get(feature_request.feature)
+            if task is None:
+                _fail(prepared.result, _missing(feature_request.feature))
+            else:
+                tasks.append((feature_request, task))
+        if not tasks:
+            return prepared
+        sides = [task.min_side for _, task in tasks]
+        min_side = None if None in sides else max(s for s in sides if s is not None)
+        try:
+            image = decode_image(request.image, limits=self.limits, min_side=min_side, name=name)
+        except LocalVisionError as exc:
+            _fail(prepared.result, exc)
+            return prepared
+        prepared.result.width, prepared.result.height = image.width, image.height
+        for feature_request, task in tasks:
+            try:
+                prepared.work.append((feature_request, task, task.pre_process(image)))
+            except LocalVisionError as exc:
+                _fail(prepared.result, exc)
+        return prepared
+
+    def _run(self, prepared: list[_Prepared]) -> None:
+        by_task: dict[int, list[tuple[_Prepared, FeatureRequest, Any]]] = {}
+        tasks: dict[int, Task] = {}
+        for item in prepared:
+            for feature_request, task, tensor in item.work:
+                by_task.setdefault(id(task), []).append((item, feature_request, tensor))
+                tasks[id(task)] = task
+        for key, entries in by_task.items():
+            task = tasks[key]
+            try:
+                outputs = task.forward([tensor for _, _, tensor in entries])
+            except LocalVisionError as exc:
+                for item, _, _ in entries:
+                    _fail(item.result, exc)
+                continue
+            except Exception as exc:  # a runtime bug must not take the other images down
+                error = InferenceError(f"Running {task.feature.value} failed: {exc}.")
+                for item, _, _ in entries:
+                    _fail(item.result, error)
+                continue
+            for (item, feature_request, _), raw in zip(entries, outputs, strict=True):
+                size = (item.result.width or 0, item.result.height or 0)
+                try:
+                    task.post_process(raw, size, feature_request, item.result)
+                except LocalVisionError as exc:
+                    _fail(item.result, exc)
+
+
+def _fail(result: AnnotateResult, error: LocalVisionError) -> None:
+    if result.error is None:  # the first error is the one worth reporting
+        result.error = error
+
+
+def _missing(feature: Feature) -> FeatureNotAvailableError:
+    return FeatureNotAvailableError(
+        f"No model is configured for {feature.value!r}.",
+        hint=f'Pass --model PATH, or set [features] {feature.value} = "NAME" in localvision.toml.',
+    )

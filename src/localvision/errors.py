@@ -1,0 +1,190 @@
+"""The one error hierarchy of localvision.
+
+Every error localvision raises on purpose derives from :class:`LocalVisionError`. Each class
+knows the HTTP status it stands for (``status``), a stable machine-readable ``code``, and may
+carry a ``hint``: the one thing the user should do next. Wire adapters render these in their
+protocol's own error format; the CLI prints ``message`` and ``hint`` on one line.
+
+Where a built-in exception means the same thing, the class inherits it too, so callers that
+already catch ``FileNotFoundError`` or ``ValueError`` keep working::
+
+    LocalVisionError
+    ├── InvalidInputError (ValueError)                      400
+    │   ├── InvalidParameterError                           400
+    │   ├── ImageError                                      400
+    │   │   ├── ImageDecodeError                            400
+    │   │   ├── UnsupportedImageFormatError                 400
+    │   │   └── ImageTooLargeError                          413
+    │   └── ImageNotFoundError (FileNotFoundError)          404
+    ├── ModelError                                          500
+    │   ├── ModelNotFoundError (FileNotFoundError)          404
+    │   ├── UnsupportedModelFormatError (ValueError)        400
+    │   ├── UnsafeModelError (PermissionError)              403
+    │   ├── ModelCardError (ValueError)                     400
+    │   ├── ModelConversionError                            500
+    │   └── InferenceError                                  500
+    ├── FeatureNotAvailableError (NotImplementedError)      501
+    ├── MissingDependencyError (ImportError)                500
+    └── ConfigError (ValueError)                            500
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigError",
+    "FeatureNotAvailableError",
+    "ImageDecodeError",
+    "ImageError",
+    "ImageNotFoundError",
+    "ImageTooLargeError",
+    "InferenceError",
+    "InvalidInputError",
+    "InvalidParameterError",
+    "LocalVisionError",
+    "MissingDependencyError",
+    "ModelCardError",
+    "ModelConversionError",
+    "ModelError",
+    "ModelNotFoundError",
+    "UnsafeModelError",
+    "UnsupportedImageFormatError",
+    "UnsupportedModelFormatError",
+    "http_status",
+]
+
+
+class LocalVisionError(Exception):
+    """Base class of every error localvision raises on purpose.
+
+    ``message`` says what went wrong (naming the file or parameter), ``hint`` what to do next.
+    """
+
+    status: int = 500
+    code: str = "internal"
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        if self.hint:
+            return f"{self.message} {self.hint}"
+        return self.message
+
+
+class InvalidInputError(LocalVisionError, ValueError):
+    """The caller sent something that cannot be used as it is."""
+
+    status = 400
+    code = "invalid_input"
+
+
+class InvalidParameterError(InvalidInputError):
+    """A parameter is out of range or of the wrong type."""
+
+    code = "invalid_parameter"
+
+
+class ImageError(InvalidInputError):
+    """An image could not be used."""
+
+    code = "invalid_image"
+
+
+class ImageDecodeError(ImageError):
+    """The bytes are empty, corrupt, truncated or not an image at all."""
+
+    code = "image_decode_failed"
+
+
+class UnsupportedImageFormatError(ImageError):
+    """The bytes are an image, but of a format localvision does not accept."""
+
+    code = "unsupported_image_format"
+
+
+class ImageTooLargeError(ImageError):
+    """The image exceeds the configured byte size or pixel count."""
+
+    status = 413
+    code = "image_too_large"
+
+
+class ImageNotFoundError(InvalidInputError, FileNotFoundError):
+    """An image path does not exist or is not a file."""
+
+    status = 404
+    code = "image_not_found"
+
+
+class ModelError(LocalVisionError):
+    """A model could not be loaded, converted or run."""
+
+    code = "model_error"
+
+
+class ModelNotFoundError(ModelError, FileNotFoundError):
+    """A model path or name does not resolve to a model."""
+
+    status = 404
+    code = "model_not_found"
+
+
+class UnsupportedModelFormatError(ModelError, ValueError):
+    """The file is not a model format localvision can load."""
+
+    status = 400
+    code = "unsupported_model_format"
+
+
+class UnsafeModelError(ModelError, PermissionError):
+    """Loading the model would run arbitrary code (a pickle), and the user did not opt in."""
+
+    status = 403
+    code = "unsafe_model"
+
+
+class ModelCardError(ModelError, ValueError):
+    """The model card contradicts the model (input shape, number of labels, ...)."""
+
+    status = 400
+    code = "invalid_model_card"
+
+
+class ModelConversionError(ModelError):
+    """Converting a model to ONNX failed, or the converted model disagrees with the original."""
+
+    code = "model_conversion_failed"
+
+
+class InferenceError(ModelError):
+    """The runtime failed while running a model."""
+
+    code = "inference_failed"
+
+
+class FeatureNotAvailableError(LocalVisionError, NotImplementedError):
+    """No model is configured for a requested feature."""
+
+    status = 501
+    code = "feature_not_available"
+
+
+class MissingDependencyError(LocalVisionError, ImportError):
+    """An optional dependency is needed and not installed; the message names the extra."""
+
+    code = "missing_dependency"
+
+
+class ConfigError(LocalVisionError, ValueError):
+    """The configuration file or environment holds an invalid value."""
+
+    code = "invalid_config"
+
+
+def http_status(error: BaseException) -> int:
+    """The HTTP status for ``error``: its class's ``status``, or 500 for foreign exceptions."""
+    if isinstance(error, LocalVisionError):
+        return error.status
+    return 500

@@ -1,0 +1,102 @@
+"""Turning a decoded image into the exact tensor a model's card asks for.
+
+Resize (centre crop, letterbox or stretch, bilinear), channel order, value range, mean/std,
+layout, and, for integer inputs, quantization from the tensor's own parameters. The output is
+one item without the batch axis; tasks stack items into batches.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from ..errors import ModelCardError
+from ..types import DecodedImage
+from .card import InputRange, Layout, ModelCard, ResizeMode
+from .runtime import TensorSpec
+
+__all__ = ["LETTERBOX_FILL", "crop_box", "min_side_needed", "to_tensor"]
+
+LETTERBOX_FILL = (114, 114, 114)  # the grey YOLO-style exports are trained with
+
+
+def min_side_needed(card: ModelCard) -> int:
+    """Fewest pixels the short side of a decoded image may have without losing detail."""
+    return max(card.input_size)
+
+
+def crop_box(size: tuple[int, int], target: tuple[int, int]) -> tuple[float, float, float, float]:
+    """The largest centred box of ``size`` (w, h) with the aspect ratio of ``target`` (w, h)."""
+    width, height = size
+    aspect = target[0] / target[1]
+    if width / height > aspect:
+        crop_w, crop_h = height * aspect, float(height)
+    else:
+        crop_w, crop_h = float(width), width / aspect
+    left, top = (width - crop_w) / 2, (height - crop_h) / 2
+    return (left, top, left + crop_w, top + crop_h)
+
+
+def to_tensor(
+    image: DecodedImage, card: ModelCard, spec: TensorSpec, channels: int = 3
+) -> np.ndarray[Any, Any]:
+    """The model input for ``image``: shape (C, H, W) or (H, W, C) per the card's layout."""
+    pixels = image.pixels if channels == 3 else image.pixels.convert("L")
+    height, width = card.input_size
+    resized = _resize(pixels, (width, height), card.resize)
+    array = np.asarray(resized)
+    if array.ndim == 2:
+        array = array[:, :, None]
+    if card.channel_order == "BGR" and array.shape[2] == 3:
+        array = array[:, :, ::-1]
+    tensor = _scale(array, card, spec)
+    if card.layout == Layout.NCHW:
+        tensor = tensor.transpose(2, 0, 1)
+    return np.ascontiguousarray(tensor)
+
+
+def _resize(image: Image.Image, target: tuple[int, int], mode: ResizeMode) -> Image.Image:
+    if mode == ResizeMode.STRETCH:
+        return image.resize(target, Image.Resampling.BILINEAR)
+    if mode == ResizeMode.CENTER_CROP:
+        return image.resize(target, Image.Resampling.BILINEAR, box=crop_box(image.size, target))
+    scale = min(target[0] / image.width, target[1] / image.height)
+    inner = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    canvas = Image.new(image.mode, target, LETTERBOX_FILL if image.mode == "RGB" else 114)
+    offset = ((target[0] - inner[0]) // 2, (target[1] - inner[1]) // 2)
+    canvas.paste(image.resize(inner, Image.Resampling.BILINEAR), offset)
+    return canvas
+
+
+def _scale(array: np.ndarray[Any, Any], card: ModelCard, spec: TensorSpec) -> np.ndarray[Any, Any]:
+    plain = card.input_range == InputRange.RAW and card.mean is None
+    if spec.is_integer and plain:
+        # Raw pixels straight in: uint8 as they are, int8 shifted into its range.
+        if spec.dtype == np.int8:
+            return (array.astype(np.int16) - 128).astype(np.int8)
+        return array.astype(spec.dtype, copy=False)
+    values = array.astype(np.float32)
+    if card.input_range == InputRange.UNIT:
+        values *= np.float32(1 / 255)
+    elif card.input_range == InputRange.SYMMETRIC:
+        values = values * np.float32(1 / 127.5) - np.float32(1.0)
+    if card.mean is not None and card.std is not None:
+        channels = values.shape[2]
+        mean = np.asarray(card.mean[:channels], dtype=np.float32)
+        std = np.asarray(card.std[:channels], dtype=np.float32)
+        values = (values - mean) / std
+    if not spec.is_integer:
+        return values.astype(spec.dtype, copy=False)
+    if spec.quantization is None:
+        raise ModelCardError(
+            f"The model's input {spec.name!r} is {spec.dtype} without quantization parameters, "
+            f"so it cannot take input_range {card.input_range.value} with mean/std.",
+            hint='Set input_range = "0..255" and no mean/std in the model card.',
+        )
+    scale, zero_point = spec.quantization
+    info = np.iinfo(spec.dtype)
+    quantized = np.round(values / np.float32(scale)) + zero_point
+    result: np.ndarray[Any, Any] = np.clip(quantized, info.min, info.max).astype(spec.dtype)
+    return result

@@ -1,0 +1,86 @@
+"""The interface every model format implements once loaded: named tensors in, tensors out.
+
+A :class:`Runtime` knows nothing about images or labels; the model card and the tasks do.
+Formats that localvision converts (Keras, PyTorch) come back as the ONNX runtime.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from .card import CardFields
+
+__all__ = ["Runtime", "RuntimeOptions", "TensorSpec"]
+
+
+@dataclass(frozen=True, slots=True)
+class TensorSpec:
+    """A named tensor: its shape (None for a dynamic axis), dtype and quantization.
+
+    ``quantization`` is ``(scale, zero_point)`` for quantized integer tensors:
+    ``real = (q - zero_point) * scale``.
+    """
+
+    name: str
+    shape: tuple[int | None, ...]
+    dtype: np.dtype[Any]
+    quantization: tuple[float, int] | None = None
+
+    @property
+    def is_integer(self) -> bool:
+        """True for integer tensors (quantized or raw uint8 images)."""
+        return bool(np.issubdtype(self.dtype, np.integer))
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimeOptions:
+    """How to load and run a model; filled from :class:`~localvision.config.Settings`.
+
+    ``input_size`` is ``(height, width)`` from the card, used when a format carries no input
+    shape of its own (TorchScript, pickled modules) and must be traced to convert it.
+    """
+
+    cache_dir: Path
+    providers: Sequence[str] | None = None
+    threads: int | None = None
+    allow_pickle: bool = False
+    input_size: tuple[int, int] | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+@runtime_checkable
+class Runtime(Protocol):
+    """A loaded model, ready to run. Implementations must be safe to call from many threads."""
+
+    format: str
+    """The format name from the format registry (``onnx``, ``tflite``, ...)."""
+
+    inputs: Sequence[TensorSpec]
+    outputs: Sequence[TensorSpec]
+
+    @property
+    def max_batch(self) -> int | None:
+        """Largest batch one call accepts; None when the batch axis is dynamic."""
+        ...
+
+    @property
+    def device(self) -> str:
+        """Where it runs, e.g. ``CPUExecutionProvider``."""
+        ...
+
+    def hints(self) -> CardFields:
+        """Card fields the model file itself states (labels, activation, input range...)."""
+        ...
+
+    def run(self, feeds: Mapping[str, np.ndarray[Any, Any]]) -> list[np.ndarray[Any, Any]]:
+        """Run one batch; outputs in :attr:`outputs` order, quantized ones dequantized."""
+        ...
+
+    def close(self) -> None:
+        """Release the session; later calls to :meth:`run` are invalid."""
+        ...
