@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ModelConversionError
+from ..errors import LocalVisionError, ModelConversionError
 from ..files import atomic_path, sha256_file
 from ..optional import import_optional
 from .card import CardFields
@@ -61,7 +61,7 @@ def convert_cached(
         with atomic_path(target) as tmp:
             try:
                 result = converter(tmp)
-            except ModelConversionError:
+            except LocalVisionError:
                 raise
             except Exception as exc:
                 raise ModelConversionError(

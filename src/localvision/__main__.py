@@ -1,0 +1,5 @@
+"""``python -m localvision`` runs the command line."""
+
+from .cli.app import main
+
+main()

@@ -1,0 +1,76 @@
+"""Shared test fixtures: the shared model/photo fixtures, an isolated data home, tiny models."""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from localvision.config import Settings
+
+from .builders import COLOUR_LABELS, colour_classifier_onnx
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_FIXTURES = Path(
+    os.environ.get("LOCALVISION_TEST_FIXTURES", ROOT.parent / "shared" / "fixtures")
+)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Point LOCALVISION_HOME at a temporary folder so tests never touch ~/.localvision."""
+    home = tmp_path_factory.mktemp("home")
+    previous = os.environ.get("LOCALVISION_HOME")
+    os.environ["LOCALVISION_HOME"] = str(home)
+    yield home
+    if previous is None:
+        os.environ.pop("LOCALVISION_HOME", None)
+    else:
+        os.environ["LOCALVISION_HOME"] = previous
+
+
+@pytest.fixture(scope="session")
+def settings(isolated_home: Path) -> Settings:
+    return Settings(home=isolated_home)
+
+
+@pytest.fixture(scope="session")
+def fixtures_dir() -> Path:
+    """``../shared/fixtures``: real models and photos; tests needing it skip when absent."""
+    if not (SHARED_FIXTURES / "models").is_dir():
+        pytest.skip(f"shared fixtures not found at {SHARED_FIXTURES} (real models and photos)")
+    return SHARED_FIXTURES
+
+
+@pytest.fixture(scope="session")
+def models_dir(fixtures_dir: Path) -> Path:
+    return fixtures_dir / "models"
+
+
+@pytest.fixture(scope="session")
+def photos_dir(fixtures_dir: Path) -> Path:
+    return fixtures_dir / "photos"
+
+
+@pytest.fixture(scope="session")
+def colour_model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny real ONNX classifier: mean colour of a 16x16 input -> red/green/blue/gray."""
+    pytest.importorskip("onnx", reason="building test ONNX graphs needs the onnx package")
+    folder = tmp_path_factory.mktemp("colour")
+    path = folder / "colours.onnx"
+    colour_classifier_onnx(path)
+    (folder / "colours.card.toml").write_text(
+        'input_range = "0..1"\nlabels = ' + repr(list(COLOUR_LABELS)).replace("'", '"') + "\n"
+    )
+    return path
+
+
+def solid_jpeg(colour: tuple[int, int, int], size: tuple[int, int] = (64, 48)) -> bytes:
+    """Encoded JPEG bytes of one flat colour."""
+    buffer = io.BytesIO()
+    Image.new("RGB", size, colour).save(buffer, "JPEG", quality=95)
+    return buffer.getvalue()

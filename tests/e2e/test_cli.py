@@ -1,0 +1,199 @@
+"""The ``localvision`` command end to end: exit codes, --json shape, error lines."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from localvision.cli.app import app
+
+from ..conftest import solid_jpeg
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def photos(tmp_path: Path) -> Path:
+    folder = tmp_path / "photos"
+    (folder / "more").mkdir(parents=True)
+    (folder / "red.jpg").write_bytes(solid_jpeg((240, 10, 10)))
+    (folder / "more" / "blue.jpg").write_bytes(solid_jpeg((10, 10, 240)))
+    (folder / "notes.txt").write_text("not an image, skipped when listing the folder")
+    return folder
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = runner.invoke(app, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def json_lines(stdout: str) -> list[dict]:  # type: ignore[type-arg]
+    return [json.loads(line) for line in stdout.splitlines() if line.strip()]
+
+
+def test_classify_folder_as_json_lines(colour_model_path: Path, photos: Path) -> None:
+    code, out, _ = run(
+        "classify", "-m", str(colour_model_path), str(photos), "--top-k", "2", "--json"
+    )
+    assert code == 0
+    lines = json_lines(out)
+    assert [Path(line["image"]).name for line in lines] == ["blue.jpg", "red.jpg"]
+    assert lines[1]["labels"][0]["label"] == "red"
+    assert set(lines[1]) == {"image", "width", "height", "labels"}
+    assert set(lines[1]["labels"][0]) == {"label", "score", "index"}
+    assert len(lines[1]["labels"]) == 2
+
+
+def test_one_bad_image_reports_its_error_and_exits_1(colour_model_path: Path, photos: Path) -> None:
+    bad = photos / "broken.jpg"
+    bad.write_bytes(b"\xff\xd8\xff garbage")
+    code, out, _ = run(
+        "classify",
+        "-m",
+        str(colour_model_path),
+        str(photos / "red.jpg"),
+        str(bad),
+        str(photos / "missing.png"),
+        "--json",
+    )
+    assert code == 1
+    lines = json_lines(out)
+    assert lines[0]["labels"][0]["label"] == "red"
+    assert lines[1]["error"]["type"] == "ImageDecodeError"
+    assert lines[2]["error"]["type"] == "ImageNotFoundError"
+
+
+def test_human_output_is_a_table(
+    colour_model_path: Path, photos: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(photos)
+    code, out, _ = run("classify", "-m", str(colour_model_path), "red.jpg")
+    assert code == 0
+    assert "red.jpg" in out and "red 100.0%" in out
+
+
+def test_missing_model_is_one_line_and_exit_2(photos: Path, tmp_path: Path) -> None:
+    code, out, err = run("classify", "-m", str(tmp_path / "nope.onnx"), str(photos))
+    assert code == 2
+    assert out == ""
+    assert err.strip().startswith("error: No model file or configured model named")
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_unsupported_model_file_is_exit_2(photos: Path) -> None:
+    code, _, err = run("classify", "-m", str(photos / "notes.txt"), str(photos))
+    assert code == 2 and "not a model format" in err
+
+
+def test_card_overrides_from_set_and_labels(
+    colour_model_path: Path, photos: Path, tmp_path: Path
+) -> None:
+    labels = tmp_path / "labels.txt"
+    labels.write_text("R\nG\nB\nK\n")
+    code, out, _ = run(
+        "classify",
+        "-m",
+        str(colour_model_path),
+        str(photos / "red.jpg"),
+        "--labels",
+        str(labels),
+        "--set",
+        "input_range=0..1",
+        "--json",
+    )
+    assert code == 0 and json_lines(out)[0]["labels"][0]["label"] == "R"
+    code, _, err = run(
+        "classify", "-m", str(colour_model_path), str(photos), "--set", "input_size=32"
+    )
+    assert code == 2 and "contradicts the model's fixed input [16, 16]" in err
+    code, _, err = run("classify", "-m", str(colour_model_path), str(photos), "--set", "nonsense")
+    assert code == 2 and "FIELD=VALUE" in err
+
+
+def test_no_images_found_is_a_usage_error(colour_model_path: Path, tmp_path: Path) -> None:
+    code, _, err = run("classify", "-m", str(colour_model_path), str(tmp_path))
+    assert code == 2 and "No images found" in err
+
+
+def test_annotate_with_model_and_with_config(
+    colour_model_path: Path, photos: Path, tmp_path: Path
+) -> None:
+    code, out, _ = run("annotate", str(photos / "red.jpg"), "-m", str(colour_model_path), "--json")
+    assert code == 0 and json_lines(out)[0]["labels"][0]["label"] == "red"
+    config = tmp_path / "localvision.toml"
+    config.write_text(
+        f'[models.colours]\npath = "{colour_model_path}"\n[features]\nlabels = "colours"\n'
+    )
+    code, out, _ = run("annotate", str(photos / "more"), "--config", str(config), "--json")
+    assert code == 0 and json_lines(out)[0]["labels"][0]["label"] == "blue"
+
+
+def test_annotate_without_any_model_says_how_to_add_one(
+    photos: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run("annotate", str(photos))
+    assert code == 2 and "No model is configured for 'labels'" in err and "--model" in err
+    code, _, err = run("annotate", str(photos), "--features", "labels,sentiment")
+    assert code == 2 and "Unknown feature 'sentiment'" in err
+
+
+def test_models_inspect_json_marks_provenance(colour_model_path: Path) -> None:
+    code, out, _ = run("models", "inspect", str(colour_model_path), "--json")
+    assert code == 0
+    report = json.loads(out)
+    assert report["format"] == "onnx"
+    assert report["inputs"] == [{"name": "image", "shape": [-1, 3, 16, 16], "dtype": "float32"}]
+    assert report["card"]["labels"] == {"count": 4, "first": ["red", "green", "blue", "gray"]}
+    assert report["card"]["provenance"]["labels"] == "card"
+    assert report["card"]["provenance"]["resize"] == "default"
+    assert len(report["sha256"]) == 64
+
+
+def test_models_inspect_human_output_flags_defaults(colour_model_path: Path) -> None:
+    code, out, _ = run("models", "inspect", str(colour_model_path))
+    assert code == 0 and "model card" in out and "default" in out and "assumptions" in out
+
+
+def test_models_formats_lists_every_format() -> None:
+    code, out, _ = run("models", "formats", "--json")
+    assert code == 0
+    assert {row["format"] for row in json.loads(out)} >= {"onnx", "tflite", "keras", "torchscript"}
+
+
+def test_version() -> None:
+    code, out, _ = run("--version")
+    assert code == 0 and out.startswith("localvision ")
+
+
+@pytest.mark.slow
+def test_installed_console_script_on_real_fixtures(models_dir: Path, photos_dir: Path) -> None:
+    pytest.importorskip("ai_edge_litert")
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "localvision",
+            "classify",
+            "-m",
+            str(models_dir / "mobilenet_v2_1.0_224_quant.tflite"),
+            str(photos_dir / "cat.bmp"),
+            str(photos_dir / "bird.bmp"),
+            "--top-k",
+            "5",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = json_lines(proc.stdout)
+    assert [line["labels"][0]["label"] for line in lines] == ["Egyptian cat", "chickadee"]
+    assert all(len(line["labels"]) <= 5 for line in lines)
