@@ -38,9 +38,11 @@ def test_classify_raises_the_bad_images_error(colour_model_path: Path, settings:
 
 @pytest.mark.parametrize("top_k", [0, -1, 1.5, True])
 def test_top_k_is_validated(colour_model_path: Path, settings: Settings, top_k: object) -> None:
-    with localvision.load_model(colour_model_path, settings=settings) as model:
-        with pytest.raises(InvalidParameterError, match="'top_k' parameter"):
-            model.classify([solid_jpeg((1, 2, 3))], top_k=top_k)  # type: ignore[arg-type]
+    with (
+        localvision.load_model(colour_model_path, settings=settings) as model,
+        pytest.raises(InvalidParameterError, match="'top_k' parameter"),
+    ):
+        model.classify([solid_jpeg((1, 2, 3))], top_k=top_k)  # type: ignore[arg-type]
 
 
 def test_user_labels_override_and_are_checked(colour_model_path: Path, settings: Settings) -> None:

@@ -51,10 +51,9 @@ def to_tensor(
         array = array[:, :, None]
     if card.channel_order == "BGR" and array.shape[2] == 3:
         array = array[:, :, ::-1]
-    tensor = _scale(array, card, spec)
     if card.layout == Layout.NCHW:
-        tensor = tensor.transpose(2, 0, 1)
-    return np.ascontiguousarray(tensor)
+        array = array.transpose(2, 0, 1)  # on bytes: cheaper than on floats
+    return _scale(array, card, spec, channel_axis=0 if card.layout == Layout.NCHW else 2)
 
 
 def _resize(image: Image.Image, target: tuple[int, int], mode: ResizeMode) -> Image.Image:
@@ -70,25 +69,43 @@ def _resize(image: Image.Image, target: tuple[int, int], mode: ResizeMode) -> Im
     return canvas
 
 
-def _scale(array: np.ndarray[Any, Any], card: ModelCard, spec: TensorSpec) -> np.ndarray[Any, Any]:
+def _affine(card: ModelCard, channels: int) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    """Per-channel ``(a, b)`` such that the model's input is ``pixel * a + b``.
+
+    Folding range scaling and mean/std into one multiply-add keeps pre-processing to two
+    passes over the pixels.
+    """
+    if card.input_range == InputRange.UNIT:
+        a, b = np.full(channels, 1 / 255), np.zeros(channels)
+    elif card.input_range == InputRange.SYMMETRIC:
+        a, b = np.full(channels, 1 / 127.5), np.full(channels, -1.0)
+    else:
+        a, b = np.ones(channels), np.zeros(channels)
+    if card.mean is not None and card.std is not None:
+        mean = np.asarray(card.mean[:channels], dtype=np.float64)
+        std = np.asarray(card.std[:channels], dtype=np.float64)
+        a, b = a / std, (b - mean) / std
+    return a.astype(np.float32), b.astype(np.float32)
+
+
+def _scale(
+    array: np.ndarray[Any, Any], card: ModelCard, spec: TensorSpec, *, channel_axis: int
+) -> np.ndarray[Any, Any]:
     plain = card.input_range == InputRange.RAW and card.mean is None
     if spec.is_integer and plain:
         # Raw pixels straight in: uint8 as they are, int8 shifted into its range.
         if spec.dtype == np.int8:
             return (array.astype(np.int16) - 128).astype(np.int8)
-        return array.astype(spec.dtype, copy=False)
-    values = array.astype(np.float32)
-    if card.input_range == InputRange.UNIT:
-        values *= np.float32(1 / 255)
-    elif card.input_range == InputRange.SYMMETRIC:
-        values = values * np.float32(1 / 127.5) - np.float32(1.0)
-    if card.mean is not None and card.std is not None:
-        channels = values.shape[2]
-        mean = np.asarray(card.mean[:channels], dtype=np.float32)
-        std = np.asarray(card.std[:channels], dtype=np.float32)
-        values = (values - mean) / std
+        return np.ascontiguousarray(array, dtype=spec.dtype)
+    channels = array.shape[channel_axis]
+    a, b = _affine(card, channels)
+    shape = [1, 1, 1]
+    shape[channel_axis] = channels
+    values = np.empty(array.shape, dtype=np.float32)
+    np.multiply(array, a.reshape(shape), out=values)
+    values += b.reshape(shape)
     if not spec.is_integer:
-        return values.astype(spec.dtype, copy=False)
+        return values if spec.dtype == np.float32 else values.astype(spec.dtype)
     if spec.quantization is None:
         raise ModelCardError(
             f"The model's input {spec.name!r} is {spec.dtype} without quantization parameters, "

@@ -8,6 +8,7 @@ appended to the flatbuffer).
 
 from __future__ import annotations
 
+import os
 import threading
 import zipfile
 from collections.abc import Mapping
@@ -43,7 +44,7 @@ class LiteRtRuntime:
         self.path = path
         try:
             self._interpreter = module.Interpreter(
-                model_path=str(path), num_threads=options.threads or None
+                model_path=str(path), num_threads=options.threads or os.cpu_count() or 1
             )
             self._interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
