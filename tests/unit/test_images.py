@@ -208,3 +208,9 @@ def test_pil_images_are_accepted_and_converted() -> None:
 def test_unsupported_python_objects_are_refused() -> None:
     with pytest.raises(InvalidInputError, match="int"):
         decode_image(42)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("width", "height"), [(0, 10), (10, 0)])
+def test_zero_sized_images_are_decode_errors(width: int, height: int) -> None:
+    with pytest.raises(ImageDecodeError):
+        decode_image(png_header_only(width, height))
