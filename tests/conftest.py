@@ -6,6 +6,7 @@ import io
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from PIL import Image
@@ -13,6 +14,9 @@ from PIL import Image
 from localvision.config import Settings
 
 from .builders import COLOUR_LABELS, colour_classifier_onnx
+
+if TYPE_CHECKING:
+    from .servers import LiveServer
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_FIXTURES = Path(
@@ -74,3 +78,42 @@ def solid_jpeg(colour: tuple[int, int, int], size: tuple[int, int] = (64, 48)) -
     buffer = io.BytesIO()
     Image.new("RGB", size, colour).save(buffer, "JPEG", quality=95)
     return buffer.getvalue()
+
+
+@pytest.fixture(scope="session")
+def colour_server(colour_model_path: Path, isolated_home: Path) -> Iterator[LiveServer]:
+    """A real server on a free loopback port answering labels with the tiny colour model."""
+    from localvision.config import ModelConfig
+
+    from .servers import live_server
+
+    settings = Settings(
+        home=isolated_home,
+        models={"colours": ModelConfig(path=str(colour_model_path))},
+        features={"labels": "colours"},
+    )
+    with live_server(settings) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def mobilenet_server(models_dir: Path, isolated_home: Path) -> Iterator[LiveServer]:
+    """A real server answering labels with the MobileNet V2 TFLite fixture (and its ONNX twin)."""
+    pytest.importorskip("ai_edge_litert", reason="the litert extra runs .tflite models")
+    from localvision.config import ModelConfig
+
+    from .servers import live_server
+
+    settings = Settings(
+        home=isolated_home,
+        models={
+            "mobilenet": ModelConfig(path=str(models_dir / "mobilenet_v2_1.0_224_quant.tflite")),
+            "mobilenet-onnx": ModelConfig(
+                path=str(models_dir / "mobilenetv2-12-int8.onnx"),
+                labels=str(models_dir / "imagenet_labels_1000.txt"),
+            ),
+        },
+        features={"labels": "mobilenet"},
+    )
+    with live_server(settings) as server:
+        yield server

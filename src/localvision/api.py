@@ -15,7 +15,7 @@ Example::
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -149,13 +149,19 @@ def resolve_model(name_or_path: str, settings: Settings, **overrides: Any) -> Mo
     )
 
 
-def engine_for(models: Mapping[Feature, Model], settings: Settings) -> LocalEngine:
+def engine_for(
+    models: Mapping[Feature, Model],
+    settings: Settings,
+    *,
+    on_batch: Callable[[Feature, int], None] | None = None,
+) -> LocalEngine:
     """A :class:`LocalEngine` with the limits and batch sizes from ``settings``."""
     return LocalEngine(
         models,
         limits=ImageLimits(settings.max_image_bytes, settings.max_image_pixels),
         batch_size=settings.batch_size,
         decode_workers=settings.decode_workers,
+        on_batch=on_batch,
     )
 
 

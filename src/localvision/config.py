@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .errors import ConfigError
 
-__all__ = ["ModelConfig", "Settings", "default_home"]
+__all__ = ["ModelConfig", "ServerSettings", "Settings", "default_home"]
 
 CONFIG_FILE_NAME = "localvision.toml"
 
@@ -54,6 +54,32 @@ class ModelConfig(BaseModel):
     card: dict[str, Any] = Field(default_factory=dict)
 
 
+class ServerSettings(BaseModel):
+    """``[server]`` in localvision.toml: how ``localvision serve`` listens and sheds load."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    grpc_port: int | None = Field(None, ge=0, le=65535)
+    max_body_bytes: int = Field(40 * 1024 * 1024, gt=0, description="Largest request body.")
+    workers: int = Field(2, gt=0, le=64, description="Requests the engine runs at once.")
+    max_queue: int = Field(64, ge=0, description="Requests waiting before new ones are shed.")
+    request_timeout_s: float = Field(30.0, gt=0, description="Longest a request may wait + run.")
+    allow_private_urls: bool = Field(
+        False, description="Let imageUri fetch loopback, private and link-local addresses."
+    )
+    url_timeout_s: float = Field(10.0, gt=0, description="Time limit for fetching an imageUri.")
+    api_keys: list[str] = Field(
+        default_factory=list,
+        description="Accepted API keys for the Google and native routes, as 'sha256:<hex>'.",
+    )
+    aws_credentials: dict[str, str] = Field(
+        default_factory=dict, description="Access key id -> secret key, for SigV4 on the AWS route."
+    )
+    insecure: bool = Field(False, description="Listen beyond loopback without credentials.")
+
+
 class Settings(BaseModel):
     """Every setting localvision reads. Build it with :meth:`load`, or directly in code."""
 
@@ -71,6 +97,7 @@ class Settings(BaseModel):
     allow_pickle: bool = Field(False, description="Load pickled PyTorch models (runs code).")
     models: dict[str, ModelConfig] = Field(default_factory=dict)
     features: dict[str, str] = Field(default_factory=dict)
+    server: ServerSettings = Field(default_factory=ServerSettings)
 
     @field_validator("providers", mode="before")
     @classmethod
@@ -105,7 +132,7 @@ class Settings(BaseModel):
         data.setdefault("home", str(default_home(env)))
         for name in cls.model_fields:
             key = f"LOCALVISION_{name.upper()}"
-            if key in env and name not in ("models", "features"):
+            if key in env and name not in ("models", "features", "server"):
                 data[name] = env[key]
         data.update({k: v for k, v in overrides.items() if v is not None})
         try:

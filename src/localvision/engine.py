@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 from collections import deque
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -57,7 +57,7 @@ class LocalEngine:
 
     ``models`` maps each feature to the model answering it. ``batch_size`` caps how many images
     run through a model at once; ``decode_workers`` sizes the decoding pool (default: the CPU
-    count, at most 4).
+    count, at most 4); ``on_batch(feature, size)`` is called before each model run (metrics).
     """
 
     def __init__(
@@ -67,8 +67,10 @@ class LocalEngine:
         limits: ImageLimits = DEFAULT_LIMITS,
         batch_size: int = 16,
         decode_workers: int | None = None,
+        on_batch: Callable[[Feature, int], None] | None = None,
     ) -> None:
         self._tasks: dict[Feature, Task] = {f: task_for(f, m) for f, m in models.items()}
+        self._on_batch = on_batch
         self.limits = limits
         self.batch_size = max(1, batch_size)
         workers = decode_workers or min(4, os.cpu_count() or 1)
@@ -148,6 +150,8 @@ class LocalEngine:
                 tasks[id(task)] = task
         for key, entries in by_task.items():
             task = tasks[key]
+            if self._on_batch is not None:
+                self._on_batch(task.feature, len(entries))
             try:
                 outputs = task.forward([tensor for _, _, tensor in entries])
             except LocalVisionError as exc:
@@ -175,5 +179,6 @@ def _fail(result: AnnotateResult, error: LocalVisionError) -> None:
 def _missing(feature: Feature) -> FeatureNotAvailableError:
     return FeatureNotAvailableError(
         f"No model is configured for {feature.value!r}.",
-        hint=f'Pass --model PATH, or set [features] {feature.value} = "NAME" in localvision.toml.',
+        hint=f'Configure one: [features] {feature.value} = "NAME" in localvision.toml, '
+        "or --model on the command line.",
     )

@@ -14,8 +14,10 @@ already catch ``FileNotFoundError`` or ``ValueError`` keep working::
     │   ├── ImageError                                      400
     │   │   ├── ImageDecodeError                            400
     │   │   ├── UnsupportedImageFormatError                 400
-    │   │   └── ImageTooLargeError                          413
-    │   └── ImageNotFoundError (FileNotFoundError)          404
+    │   │   ├── ImageTooLargeError                          413
+    │   │   └── ImageFetchError                             400
+    │   ├── ImageNotFoundError (FileNotFoundError)          404
+    │   └── RequestTooLargeError                            413
     ├── ModelError                                          500
     │   ├── ModelNotFoundError (FileNotFoundError)          404
     │   ├── UnsupportedModelFormatError (ValueError)        400
@@ -24,6 +26,9 @@ already catch ``FileNotFoundError`` or ``ValueError`` keep working::
     │   ├── ModelConversionError                            500
     │   └── InferenceError                                  500
     ├── FeatureNotAvailableError (NotImplementedError)      501
+    ├── AuthenticationError (PermissionError)               401
+    ├── OverloadedError                                     503
+    ├── RequestTimeoutError (TimeoutError)                  504
     ├── MissingDependencyError (ImportError)                500
     └── ConfigError (ValueError)                            500
 """
@@ -31,10 +36,12 @@ already catch ``FileNotFoundError`` or ``ValueError`` keep working::
 from __future__ import annotations
 
 __all__ = [
+    "AuthenticationError",
     "ConfigError",
     "FeatureNotAvailableError",
     "ImageDecodeError",
     "ImageError",
+    "ImageFetchError",
     "ImageNotFoundError",
     "ImageTooLargeError",
     "InferenceError",
@@ -46,6 +53,9 @@ __all__ = [
     "ModelConversionError",
     "ModelError",
     "ModelNotFoundError",
+    "OverloadedError",
+    "RequestTimeoutError",
+    "RequestTooLargeError",
     "UnsafeModelError",
     "UnsupportedImageFormatError",
     "UnsupportedModelFormatError",
@@ -111,6 +121,19 @@ class ImageTooLargeError(ImageError):
     code = "image_too_large"
 
 
+class ImageFetchError(ImageError):
+    """An image URL could not be fetched, or is not allowed to be fetched."""
+
+    code = "image_fetch_failed"
+
+
+class RequestTooLargeError(InvalidInputError):
+    """A request body is larger than the server accepts."""
+
+    status = 413
+    code = "request_too_large"
+
+
 class ImageNotFoundError(InvalidInputError, FileNotFoundError):
     """An image path does not exist or is not a file."""
 
@@ -169,6 +192,27 @@ class FeatureNotAvailableError(LocalVisionError, NotImplementedError):
 
     status = 501
     code = "feature_not_available"
+
+
+class AuthenticationError(LocalVisionError, PermissionError):
+    """The caller's credentials are missing or wrong."""
+
+    status = 401
+    code = "unauthenticated"
+
+
+class OverloadedError(LocalVisionError):
+    """The server's queue is full; the caller should retry later."""
+
+    status = 503
+    code = "overloaded"
+
+
+class RequestTimeoutError(LocalVisionError, TimeoutError):
+    """A request did not finish within the server's time limit."""
+
+    status = 504
+    code = "timeout"
 
 
 class MissingDependencyError(LocalVisionError, ImportError):

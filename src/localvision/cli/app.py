@@ -20,6 +20,7 @@ from ..models.model import Model
 from ..tasks.classify import DEFAULT_MAX_LABELS
 from ..types import AnnotateRequest, Feature, FeatureRequest
 from . import models as models_cli
+from . import serve as serve_cli
 from .errors import EXIT_FAILED_IMAGES, EXIT_OK, reported
 from .options import (
     AllowPickle,
@@ -46,6 +47,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(models_cli.app, name="models")
+app.add_typer(serve_cli.keys_app, name="keys")
+app.command()(serve_cli.serve)
 
 Images = Annotated[
     list[str], typer.Argument(help="Image files, folders (searched recursively) or globs.")

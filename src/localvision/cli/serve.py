@@ -1,0 +1,148 @@
+"""``localvision serve``: the cloud-compatible API server, and ``localvision keys``."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import signal
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ..config import ModelConfig, Settings
+from ..errors import ConfigError, InvalidParameterError
+from ..server.auth import hash_key
+from .errors import reported
+from .options import ConfigFile, load_settings
+
+__all__ = ["keys_app", "serve"]
+
+keys_app = typer.Typer(help="Make API keys for server.api_keys.", no_args_is_help=True)
+
+
+def serve(
+    host: Annotated[
+        str | None, typer.Option(help="Address to listen on (default 127.0.0.1).")
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option(min=0, max=65535, help="HTTP port (default 8080).")
+    ] = None,
+    model: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--model", "-m", help="Serve a model: NAME=PATH (repeatable).", metavar="NAME=PATH"
+        ),
+    ] = None,
+    labels_model: Annotated[
+        str | None, typer.Option("--labels-model", help="The served model answering labels.")
+    ] = None,
+    insecure: Annotated[
+        bool, typer.Option("--insecure", help="Listen beyond loopback without credentials.")
+    ] = False,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+    config: ConfigFile = None,
+) -> None:
+    """Serve Google Cloud Vision-, AWS Rekognition- and Open Inference Protocol-compatible APIs.
+
+    Example: localvision serve --model mobilenet=mobilenet_v2_1.0_224_quant.tflite
+    """
+    import uvicorn
+
+    from ..server import ServerState, create_app
+
+    _configure_logging(log_level)
+    with reported():
+        settings = _server_settings(
+            load_settings(config), host, port, model, labels_model, insecure
+        )
+        _check_exposure(settings)
+        state = ServerState(settings)
+        state.start()
+    server = settings.server
+    print(
+        f"localvision serving on http://{server.host}:{server.port} "
+        f"(models: {', '.join(state.models) or 'none'})",
+        file=sys.stderr,
+    )
+    # uvicorn shuts down gracefully on SIGTERM, then re-raises the signal to whatever handler
+    # was installed before it; a no-op there turns a graceful stop into exit status 0.
+    signal.signal(signal.SIGTERM, lambda signum, frame: None)
+    try:
+        uvicorn.run(
+            create_app(settings, state=state),
+            host=server.host,
+            port=server.port,
+            log_config=None,
+            access_log=False,
+            timeout_graceful_shutdown=10,
+            lifespan="on",
+        )
+    finally:
+        state.close()
+
+
+@keys_app.command("hash")
+def hash_command(key: Annotated[str, typer.Argument(help="The API key to hash.")]) -> None:
+    """Print the form of KEY to put in server.api_keys (the key itself is never stored)."""
+    typer.echo(hash_key(key))
+
+
+def _server_settings(
+    settings: Settings,
+    host: str | None,
+    port: int | None,
+    models: list[str] | None,
+    labels_model: str | None,
+    insecure: bool,
+) -> Settings:
+    configured = dict(settings.models)
+    for item in models or []:
+        name, sep, path = item.partition("=")
+        if not sep or not name.strip() or not path.strip():
+            raise InvalidParameterError(
+                f"--model takes NAME=PATH; got {item!r}.",
+                hint="For example: --model cats=cats.onnx",
+            )
+        configured[name.strip()] = ModelConfig(path=str(Path(path.strip()).expanduser()))
+    features = dict(settings.features)
+    if labels_model:
+        features["labels"] = labels_model
+    server = settings.server.model_copy(
+        update={k: v for k, v in {"host": host, "port": port}.items() if v is not None}
+        | ({"insecure": True} if insecure else {})
+    )
+    return settings.model_copy(
+        update={"models": configured, "features": features, "server": server}
+    )
+
+
+def _check_exposure(settings: Settings) -> None:
+    server = settings.server
+    if _is_loopback(server.host) or server.insecure:
+        return
+    if not server.api_keys or not server.aws_credentials:
+        raise ConfigError(
+            f"Refusing to listen on {server.host} without credentials for every route: anyone "
+            "who can reach it could use it.",
+            hint="Set server.api_keys and server.aws_credentials in localvision.toml, "
+            "or pass --insecure.",
+        )
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(message)s",
+        stream=sys.stderr,
+    )

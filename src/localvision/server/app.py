@@ -1,0 +1,64 @@
+"""The ASGI app factory: every protocol mounted on one app, models loaded before ready."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio.to_thread
+from fastapi import FastAPI
+from starlette.types import ASGIApp
+
+from .. import __version__
+from ..config import Settings
+from . import google, native, open_inference, operations, rekognition
+from .access_log import AccessLog
+from .state import ServerState
+
+__all__ = ["create_app"]
+
+log = logging.getLogger("localvision.server")
+
+
+def create_app(settings: Settings | None = None, *, state: ServerState | None = None) -> ASGIApp:
+    """Build the server app for ``settings`` (models load when the app starts).
+
+    Pass a ``state`` that is already started to skip loading (tests do, to share models).
+    The app answers Google Cloud Vision (``/v1/images:annotate``), AWS Rekognition
+    (``POST /`` with ``X-Amz-Target``), the Open Inference Protocol (``/v2/...``),
+    localvision's own API (``/v1/annotate``, ``/v1/models``, docs at ``/docs``) and
+    ``/healthz``, ``/readyz``, ``/metrics``.
+    """
+    settings = settings or Settings.load()
+    server_state = state or ServerState(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if not server_state.ready:
+            await anyio.to_thread.run_sync(server_state.start)
+        try:
+            yield
+        finally:
+            server_state.ready = False
+            if server_state.fetcher is not None:
+                await server_state.fetcher.aclose()
+            if state is None:  # we own it
+                server_state.close()
+
+    app = FastAPI(
+        title="localvision",
+        version=__version__,
+        description="Local vision models behind Google Cloud Vision-, AWS Rekognition- and "
+        "Open Inference Protocol-compatible APIs.",
+        lifespan=lifespan,
+        redoc_url=None,
+    )
+    app.state.localvision = server_state
+    app.state.log_exception = lambda exc: log.error("unhandled error", exc_info=exc)
+    app.include_router(native.router)
+    app.include_router(operations.router)
+    app.include_router(google.router)
+    app.include_router(open_inference.router)
+    app.include_router(rekognition.router)
+    return AccessLog(app, server_state.metrics)

@@ -1,0 +1,75 @@
+"""Small helpers shared by the protocol routers."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import anyio
+from starlette.requests import Request
+
+from ..errors import InvalidParameterError, LocalVisionError
+from ..types import AnnotateRequest, AnnotateResult, FeatureRequest
+from .state import ServerState
+
+__all__ = ["label", "parse_json", "server_state", "uris_to_bytes"]
+
+
+def server_state(request: Request) -> ServerState:
+    """The app's :class:`ServerState`."""
+    state: ServerState = request.app.state.localvision
+    return state
+
+
+def label(request: Request, protocol: str, operation: str) -> None:
+    """Name the protocol and operation for the access log and metrics."""
+    request.state.protocol = protocol
+    request.state.operation = operation
+
+
+def parse_json(body: bytes, *, what: str = "request body") -> Any:
+    """Decode a JSON body, or raise an error naming what is wrong with it."""
+    try:
+        return json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidParameterError(
+            f"Invalid JSON payload received. The {what} is not valid JSON: {exc}."
+        ) from None
+
+
+async def uris_to_bytes(
+    state: ServerState, uris: dict[int, str]
+) -> dict[int, bytes | LocalVisionError]:
+    """Fetch every image URL concurrently; each index maps to its bytes or its error."""
+    out: dict[int, bytes | LocalVisionError] = {}
+    if state.fetcher is None:
+        return out
+    fetcher = state.fetcher
+
+    async def one(index: int, uri: str) -> None:
+        try:
+            out[index] = await fetcher.fetch(uri)
+        except LocalVisionError as exc:
+            out[index] = exc
+
+    async with anyio.create_task_group() as group:
+        for index, uri in uris.items():
+            group.start_soon(one, index, uri)
+    return out
+
+
+async def annotate(state: ServerState, requests: list[AnnotateRequest]) -> list[AnnotateResult]:
+    """Run requests through the engine on the dispatcher and count the images."""
+    if not requests:
+        return []
+    assert state.dispatcher is not None and state.engine is not None
+    results = await state.dispatcher.run(state.engine.annotate, requests)
+    for request, result in zip(requests, results, strict=True):
+        outcome = "ok" if result.error is None else type(result.error).__name__
+        for feature in request.features:
+            state.metrics.images.labels(_feature_name(feature), outcome).inc()
+    return results
+
+
+def _feature_name(feature: FeatureRequest) -> str:
+    return feature.feature.value

@@ -1,0 +1,80 @@
+"""AWS Rekognition JSON 1.1: ``POST /`` dispatched on ``X-Amz-Target``.
+
+``boto3.client("rekognition", endpoint_url="http://127.0.0.1:8080")``, or no code change at all
+with ``AWS_ENDPOINT_URL_REKOGNITION=http://127.0.0.1:8080``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from fastapi import APIRouter
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from ..errors import FeatureNotAvailableError, LocalVisionError
+from ..types import AnnotateRequest, Feature
+from ..wire import rekognition as wire
+from .auth import verify_sigv4
+from .body import read_body
+from .common import annotate, label, parse_json, server_state
+from .state import ServerState
+
+__all__ = ["router"]
+
+router = APIRouter(include_in_schema=False)
+CONTENT_TYPE = "application/x-amz-json-1.1"
+OPERATIONS = ("DetectLabels",)
+
+
+@router.post("/")
+async def dispatch(request: Request) -> Response:
+    """Answer one Rekognition operation in its JSON shape, errors as modelled exceptions."""
+    request_id = str(uuid.uuid4())
+    label(request, "aws", "unknown")
+    state = server_state(request)
+    try:
+        name = wire.operation(request.headers.get("x-amz-target"), OPERATIONS)
+        label(request, "aws", name)
+        body = await read_body(request, state.settings.server.max_body_bytes)
+        if state.settings.server.aws_credentials:
+            verify_sigv4(
+                method=request.method,
+                url=str(request.url),
+                headers=request.headers,
+                body=body,
+                credentials=state.settings.server.aws_credentials,
+            )
+        payload = await detect_labels(state, parse_json(body))
+        return JSONResponse(payload, media_type=CONTENT_TYPE, headers=_ids(request_id))
+    except Exception as exc:  # every failure is answered as an AWS error
+        status, name, payload = wire.error_response(exc)
+        state.metrics.errors.labels("aws", name).inc()
+        if status >= 500 and not isinstance(exc, LocalVisionError):
+            request.app.state.log_exception(exc)
+        return JSONResponse(
+            payload,
+            status_code=status,
+            media_type=CONTENT_TYPE,
+            headers={**_ids(request_id), "x-amzn-ErrorType": name},
+        )
+
+
+async def detect_labels(state: ServerState, body: Any) -> dict[str, Any]:
+    """``DetectLabels`` with the model serving labels; confidences in percent."""
+    parsed = wire.parse_detect_labels(body)
+    model = state.model_for(Feature.LABELS)
+    if model is None:
+        raise FeatureNotAvailableError(
+            "DetectLabels needs a classification model, and this server has none for labels.",
+            hint="Start localvision serve with --model NAME=PATH (and --labels-model NAME).",
+        )
+    (result,) = await annotate(state, [AnnotateRequest(parsed.image, [parsed.feature])])
+    if result.error is not None:
+        raise result.error
+    return wire.detect_labels_response(result, parsed, model_version=f"localvision:{model.name}")
+
+
+def _ids(request_id: str) -> dict[str, str]:
+    return {"x-amzn-RequestId": request_id}

@@ -1,0 +1,131 @@
+"""Everything a running server holds: its models, engine, dispatcher, fetcher and metrics.
+
+Models load and warm up in :meth:`ServerState.start` (called by the app's lifespan, before
+``/readyz`` turns ready); a model that fails to load stops the server from starting, with the
+model's own error.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..api import engine_for, resolve_model
+from ..config import Settings
+from ..engine import LocalEngine
+from ..errors import ConfigError, LocalVisionError
+from ..models.card import Layout
+from ..models.model import Model
+from ..types import Feature
+from .dispatch import Dispatcher
+from .fetch import ImageFetcher
+from .metrics import Metrics
+
+__all__ = ["ServerState", "feature_models"]
+
+log = logging.getLogger("localvision.server")
+
+
+def feature_models(settings: Settings, loaded: Mapping[str, Model]) -> dict[Feature, str]:
+    """Which served model answers each feature.
+
+    ``[features]`` in config decides; without an entry for labels, a single served
+    classification model answers labels.
+    """
+    chosen: dict[Feature, str] = {}
+    for key, name in settings.features.items():
+        try:
+            feature = Feature.parse(key)
+        except ValueError as exc:
+            raise ConfigError(f"[features] {key}: {exc}") from None
+        if name not in loaded:
+            raise ConfigError(
+                f"[features] {key} = {name!r}, but no model of that name is served.",
+                hint=f"Served models: {', '.join(loaded) or 'none'}.",
+            )
+        chosen[feature] = name
+    classifiers = [n for n, m in loaded.items() if m.card.task == "classify"]
+    if Feature.LABELS not in chosen and len(classifiers) == 1:
+        chosen[Feature.LABELS] = classifiers[0]
+    return chosen
+
+
+@dataclass
+class ServerState:
+    """The live server's parts; built by :func:`~localvision.server.create_app`."""
+
+    settings: Settings
+    metrics: Metrics = field(default_factory=Metrics)
+    models: dict[str, Model] = field(default_factory=dict)
+    features: dict[Feature, str] = field(default_factory=dict)
+    engine: LocalEngine | None = None
+    dispatcher: Dispatcher | None = None
+    fetcher: ImageFetcher | None = None
+    ready: bool = False
+
+    def start(self) -> None:
+        """Load and warm up every configured model, then build the engine (blocking)."""
+        try:
+            for name in self.settings.models:
+                log.info("loading model %s", name)
+                self.models[name] = resolve_model(name, self.settings)
+            self.features = feature_models(self.settings, self.models)
+            for model in self.models.values():
+                warm_up(model)
+        except LocalVisionError:
+            self.close()
+            raise
+        by_feature = {feature: self.models[name] for feature, name in self.features.items()}
+        self.engine = engine_for(
+            by_feature,
+            self.settings,
+            on_batch=lambda feature, size: self.metrics.batch_size.labels(feature.value).observe(
+                size
+            ),
+        )
+        server = self.settings.server
+        self.dispatcher = Dispatcher(
+            workers=server.workers,
+            max_queue=server.max_queue,
+            timeout_s=server.request_timeout_s,
+            metrics=self.metrics,
+        )
+        self.fetcher = ImageFetcher(
+            max_bytes=self.settings.max_image_bytes,
+            timeout_s=server.url_timeout_s,
+            allow_private=server.allow_private_urls,
+        )
+        self.ready = True
+        log.info(
+            "ready: models %s; features %s",
+            ", ".join(self.models) or "none",
+            ", ".join(f"{f.value}={n}" for f, n in self.features.items()) or "none",
+        )
+
+    def close(self) -> None:
+        """Stop answering and release models and threads."""
+        self.ready = False
+        if self.engine is not None:
+            self.engine.close()
+            self.engine = None
+        for model in self.models.values():
+            model.close()
+        self.models.clear()
+
+    def model_for(self, feature: Feature) -> Model | None:
+        """The model answering ``feature``, if any."""
+        name = self.features.get(feature)
+        return self.models.get(name) if name else None
+
+
+def warm_up(model: Model) -> None:
+    """Run one zero image so the first real request does not pay for lazy initialisation."""
+    height, width = model.card.input_size
+    if model.card.layout == Layout.NCHW:
+        dims = (1, model.channels, height, width)
+    else:
+        dims = (1, height, width, model.channels)
+    model.predict(np.zeros(dims, dtype=model.input.dtype))

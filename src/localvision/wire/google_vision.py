@@ -1,0 +1,349 @@
+"""Google Cloud Vision v1 ``images:annotate`` JSON ⇄ canonical types.
+
+Request parsing follows the proto3 JSON mapping the official clients use: field names in
+lowerCamelCase, enums as names *or* numbers (the Python REST client sends numbers), int32 as
+numbers or numeric strings, bytes as base64. What Google itself refuses as a whole (malformed
+JSON, unknown fields, bad enum values, bad base64, more than 16 images) is refused as a whole
+with an ``INVALID_ARGUMENT`` message that names the field, as Google's does; what concerns one
+image (bad image data, a feature without a local model) becomes that image's ``error`` while the
+rest of the batch is answered.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import enum
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import (
+    AuthenticationError,
+    FeatureNotAvailableError,
+    ImageError,
+    InvalidInputError,
+    InvalidParameterError,
+    LocalVisionError,
+    OverloadedError,
+    RequestTimeoutError,
+    RequestTooLargeError,
+)
+from ..types import AnnotateResult, Feature, FeatureRequest
+
+__all__ = [
+    "FEATURE_TYPES",
+    "MAX_IMAGES",
+    "ImageSpec",
+    "RpcCode",
+    "batch_response",
+    "error_response",
+    "image_response",
+    "parse_batch_request",
+    "rpc_code",
+]
+
+MAX_IMAGES = 16
+
+FEATURE_TYPES = {
+    "TYPE_UNSPECIFIED": 0,
+    "FACE_DETECTION": 1,
+    "LANDMARK_DETECTION": 2,
+    "LOGO_DETECTION": 3,
+    "LABEL_DETECTION": 4,
+    "TEXT_DETECTION": 5,
+    "SAFE_SEARCH_DETECTION": 6,
+    "IMAGE_PROPERTIES": 7,
+    "CROP_HINTS": 9,
+    "WEB_DETECTION": 10,
+    "DOCUMENT_TEXT_DETECTION": 11,
+    "PRODUCT_SEARCH": 12,
+    "OBJECT_LOCALIZATION": 19,
+}
+_TYPE_NAMES = {number: name for name, number in FEATURE_TYPES.items()}
+_LOCAL_FEATURES = {
+    "LABEL_DETECTION": Feature.LABELS,
+    "TEXT_DETECTION": Feature.TEXT,
+    "DOCUMENT_TEXT_DETECTION": Feature.DOCUMENT_TEXT,
+    "FACE_DETECTION": Feature.FACES,
+    "IMAGE_PROPERTIES": Feature.COLORS,
+    "CROP_HINTS": Feature.CROP_HINTS,
+    "OBJECT_LOCALIZATION": Feature.OBJECTS,
+}
+_TOP_FIELDS = {"requests", "parent", "labels"}
+_REQUEST_FIELDS = {"image", "features", "imageContext"}
+_IMAGE_FIELDS = {"content", "source"}
+_SOURCE_FIELDS = {"imageUri", "gcsImageUri"}
+_FEATURE_FIELDS = {"type", "maxResults", "model"}
+
+
+class RpcCode(enum.IntEnum):
+    """``google.rpc.Code``."""
+
+    OK = 0
+    CANCELLED = 1
+    UNKNOWN = 2
+    INVALID_ARGUMENT = 3
+    DEADLINE_EXCEEDED = 4
+    NOT_FOUND = 5
+    ALREADY_EXISTS = 6
+    PERMISSION_DENIED = 7
+    RESOURCE_EXHAUSTED = 8
+    FAILED_PRECONDITION = 9
+    ABORTED = 10
+    OUT_OF_RANGE = 11
+    UNIMPLEMENTED = 12
+    INTERNAL = 13
+    UNAVAILABLE = 14
+    DATA_LOSS = 15
+    UNAUTHENTICATED = 16
+
+
+# The HTTP status google.rpc.Code maps to (google/rpc/code.proto).
+_HTTP_STATUS = {
+    RpcCode.INVALID_ARGUMENT: 400,
+    RpcCode.FAILED_PRECONDITION: 400,
+    RpcCode.OUT_OF_RANGE: 400,
+    RpcCode.UNAUTHENTICATED: 401,
+    RpcCode.PERMISSION_DENIED: 403,
+    RpcCode.NOT_FOUND: 404,
+    RpcCode.RESOURCE_EXHAUSTED: 429,
+    RpcCode.UNIMPLEMENTED: 501,
+    RpcCode.UNAVAILABLE: 503,
+    RpcCode.DEADLINE_EXCEEDED: 504,
+}
+
+# Our errors to google.rpc codes, looked up along the class's MRO (first match wins).
+_RPC_FOR_ERROR: tuple[tuple[type[LocalVisionError], RpcCode], ...] = (
+    (FeatureNotAvailableError, RpcCode.UNIMPLEMENTED),
+    (RequestTooLargeError, RpcCode.INVALID_ARGUMENT),
+    (InvalidInputError, RpcCode.INVALID_ARGUMENT),
+    (AuthenticationError, RpcCode.UNAUTHENTICATED),
+    # Load shedding answers 429: the client retries 503 silently for ten minutes.
+    (OverloadedError, RpcCode.RESOURCE_EXHAUSTED),
+    (RequestTimeoutError, RpcCode.DEADLINE_EXCEEDED),
+)
+
+
+@dataclass
+class ImageSpec:
+    """One ``AnnotateImageRequest`` as parsed: where the image is and what is asked of it.
+
+    Exactly one of ``content`` and ``uri`` is set, or neither when the request had no image.
+    ``unsupported`` lists requested Google features that have no local equivalent.
+    """
+
+    content: bytes | None
+    uri: str | None
+    features: list[FeatureRequest]
+    unsupported: list[str] = field(default_factory=list)
+    context: Mapping[str, Any] = field(default_factory=dict)
+
+
+def parse_batch_request(body: Any) -> list[ImageSpec]:
+    """Parse a ``BatchAnnotateImagesRequest`` JSON body (already decoded from JSON).
+
+    Raises :class:`InvalidParameterError` for whatever makes the whole request invalid.
+    """
+    if not isinstance(body, dict):
+        raise _invalid("Invalid JSON payload received. Expected an object.")
+    _check_fields(body, _TOP_FIELDS, "")
+    requests = body.get("requests")
+    if not isinstance(requests, list) or not requests:
+        raise _invalid("No requests specified. Add at least one entry to 'requests'.")
+    if len(requests) > MAX_IMAGES:
+        raise _invalid(
+            f"At most {MAX_IMAGES} images are allowed per request; got {len(requests)}.",
+            hint="Split the batch into several requests.",
+        )
+    return [_parse_image_request(r, f"requests[{i}]") for i, r in enumerate(requests)]
+
+
+def _parse_image_request(request: Any, path: str) -> ImageSpec:
+    if not isinstance(request, dict):
+        raise _invalid(f"Invalid value at '{path}': expected an object.")
+    _check_fields(request, _REQUEST_FIELDS, path)
+    content, uri = _parse_image(request.get("image"), f"{path}.image")
+    features: list[FeatureRequest] = []
+    unsupported: list[str] = []
+    raw_features = request.get("features", [])
+    if not isinstance(raw_features, list):
+        raise _invalid(f"Invalid value at '{path}.features': expected a list.")
+    for j, raw in enumerate(raw_features):
+        name, max_results = _parse_feature(raw, f"{path}.features[{j}]")
+        local = _LOCAL_FEATURES.get(name)
+        if local is None:
+            if name != "TYPE_UNSPECIFIED" and name not in unsupported:
+                unsupported.append(name)
+        elif all(f.feature is not local for f in features):
+            features.append(FeatureRequest(local, max_results=max_results))
+    context = request.get("imageContext") or {}
+    if not isinstance(context, dict):
+        raise _invalid(f"Invalid value at '{path}.imageContext': expected an object.")
+    return ImageSpec(content, uri, features, unsupported, context)
+
+
+def _parse_image(image: Any, path: str) -> tuple[bytes | None, str | None]:
+    if image is None:
+        return None, None
+    if not isinstance(image, dict):
+        raise _invalid(f"Invalid value at '{path}': expected an object.")
+    _check_fields(image, _IMAGE_FIELDS, path)
+    content = image.get("content")
+    if content:  # content wins over source, as the proto says
+        if not isinstance(content, str):
+            raise _invalid(f"Invalid value at '{path}.content' (TYPE_BYTES): expected a string.")
+        return _base64(content, f"{path}.content"), None
+    source = image.get("source")
+    if source is None:
+        return None, None
+    if not isinstance(source, dict):
+        raise _invalid(f"Invalid value at '{path}.source': expected an object.")
+    _check_fields(source, _SOURCE_FIELDS, f"{path}.source")
+    uri = source.get("imageUri") or source.get("gcsImageUri")
+    if uri is not None and not isinstance(uri, str):
+        raise _invalid(f"Invalid value at '{path}.source.imageUri': expected a string.")
+    return None, uri or None
+
+
+def _parse_feature(raw: Any, path: str) -> tuple[str, int | None]:
+    if not isinstance(raw, dict):
+        raise _invalid(f"Invalid value at '{path}': expected an object.")
+    _check_fields(raw, _FEATURE_FIELDS, path)
+    value = raw.get("type", 0)
+    if isinstance(value, bool):
+        value = None
+    name = (
+        _TYPE_NAMES.get(value)
+        if isinstance(value, int)
+        else (value if isinstance(value, str) and value in FEATURE_TYPES else None)
+    )
+    if name is None:
+        raise _invalid(
+            f"Invalid value at '{path}.type' "
+            f"(type.googleapis.com/google.cloud.vision.v1.Feature.Type), {value!r}"
+        )
+    max_results = raw.get("maxResults")
+    if max_results is not None:
+        try:
+            max_results = int(max_results)
+        except (TypeError, ValueError):
+            raise _invalid(
+                f"Invalid value at '{path}.maxResults' (TYPE_INT32), {max_results!r}"
+            ) from None
+        if isinstance(raw.get("maxResults"), bool) or not -(2**31) <= max_results < 2**31:
+            raise _invalid(
+                f"Invalid value at '{path}.maxResults' (TYPE_INT32), {raw['maxResults']!r}"
+            )
+    return name, (max_results if max_results and max_results > 0 else None)
+
+
+def _base64(text: str, path: str) -> bytes:
+    try:
+        # proto3 JSON accepts both the standard and the URL-safe alphabet, padded or not.
+        padded = text + "=" * (-len(text) % 4)
+        return base64.b64decode(padded.replace("-", "+").replace("_", "/"), validate=True)
+    except (binascii.Error, ValueError):
+        raise _invalid(
+            f"Invalid value at '{path}' (TYPE_BYTES), Base64 decoding failed for {text[:20]!r}"
+        ) from None
+
+
+def _check_fields(obj: Mapping[str, Any], allowed: set[str], path: str) -> None:
+    for key in obj:
+        if key not in allowed:
+            where = f" at '{path}'" if path else ""
+            raise _invalid(
+                f"Invalid JSON payload received. Unknown name {key!r}{where}: Cannot find field."
+            )
+
+
+def _invalid(message: str, *, hint: str | None = None) -> InvalidParameterError:
+    return InvalidParameterError(message, hint=hint)
+
+
+# ------------------------------------------------------------------------------ responses
+
+
+def rpc_code(error: BaseException) -> RpcCode:
+    """The ``google.rpc.Code`` for one of our errors (INTERNAL for anything unexpected)."""
+    for cls, code in _RPC_FOR_ERROR:
+        if isinstance(error, cls):
+            return code
+    return RpcCode.INTERNAL
+
+
+def status(error: LocalVisionError) -> dict[str, Any]:
+    """A ``google.rpc.Status`` for a per-image error."""
+    message = error.message
+    if isinstance(error, ImageError) and rpc_code(error) == RpcCode.INVALID_ARGUMENT:
+        message = f"Bad image data. {message}"  # clients match on Google's own wording
+    if error.hint:
+        message = f"{message} {error.hint}"
+    return {"code": int(rpc_code(error)), "message": message}
+
+
+def image_response(
+    result: AnnotateResult | None, *, error: LocalVisionError | None = None
+) -> dict[str, Any]:
+    """One ``AnnotateImageResponse``: the annotations found, and ``error`` if anything failed.
+
+    Annotations that were produced are kept even when ``error`` is set, as the proto promises.
+    Empty lists are omitted (proto3 JSON leaves out default values).
+    """
+    out: dict[str, Any] = {}
+    if result is not None and result.labels:
+        out["labelAnnotations"] = [_label(label) for label in result.labels]
+    failure = error or (result.error if result is not None else None)
+    if failure is not None:
+        out["error"] = status(failure)
+    return out
+
+
+def _label(label: Any) -> dict[str, Any]:
+    entry: dict[str, Any] = {}
+    if label.mid:
+        entry["mid"] = label.mid
+    entry.update(description=label.name, score=label.score, topicality=label.score)
+    return entry
+
+
+def batch_response(responses: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The ``BatchAnnotateImagesResponse`` body."""
+    return {"responses": list(responses)}
+
+
+def error_response(error: BaseException) -> tuple[int, dict[str, Any]]:
+    """HTTP status and Google API error body for a whole-request failure."""
+    code = rpc_code(error)
+    http = _HTTP_STATUS.get(code, 500)
+    if isinstance(error, LocalVisionError):
+        message = error.message + (f" {error.hint}" if error.hint else "")
+        reason = error.code.upper()
+    else:
+        message, reason = "Internal error.", "INTERNAL"
+    body = {
+        "error": {
+            "code": http,
+            "message": message,
+            "status": code.name,
+            "details": [
+                {
+                    "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                    "reason": reason,
+                    "domain": "localvision",
+                    "metadata": {},
+                }
+            ],
+        }
+    }
+    return http, body
+
+
+def unsupported_error(names: Sequence[str]) -> FeatureNotAvailableError:
+    """The per-image error for Google features localvision has no local model type for."""
+    listed = ", ".join(names)
+    return FeatureNotAvailableError(
+        f"localvision has no local model for {listed}.",
+        hint="Remove the feature, or route it to a cloud provider.",
+    )

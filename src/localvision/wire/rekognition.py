@@ -1,0 +1,213 @@
+"""AWS Rekognition (JSON 1.1 protocol) ⇄ canonical types.
+
+Every operation is ``POST /`` named by the ``X-Amz-Target`` header
+(``RekognitionService.DetectLabels``). Confidences are percentages (0..100) on this wire, and
+errors are ``{"__type": ..., "message": ...}`` bodies whose ``__type`` botocore turns into its
+modelled exception classes (``client.exceptions.InvalidImageFormatException``...).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import (
+    AuthenticationError,
+    FeatureNotAvailableError,
+    ImageError,
+    ImageTooLargeError,
+    InvalidInputError,
+    InvalidParameterError,
+    LocalVisionError,
+    OverloadedError,
+)
+from ..types import AnnotateResult, Feature, FeatureRequest
+
+__all__ = [
+    "DEFAULT_MIN_CONFIDENCE",
+    "MAX_IMAGE_BYTES",
+    "TARGET_PREFIX",
+    "DetectLabelsRequest",
+    "UnknownOperationError",
+    "detect_labels_response",
+    "error_response",
+    "operation",
+    "parse_detect_labels",
+]
+
+TARGET_PREFIX = "RekognitionService."
+MAX_IMAGE_BYTES = 5 * 1024 * 1024  # raw bytes, per the service's quota
+DEFAULT_MIN_CONFIDENCE = 55.0
+DEFAULT_MAX_LABELS = 1000
+_JPEG, _PNG = b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n"
+
+
+class UnknownOperationError(InvalidInputError):
+    """The ``X-Amz-Target`` names no operation this server answers."""
+
+    code = "unknown_operation"
+
+
+class SerializationError(InvalidInputError):
+    """The body is not the JSON object the operation expects."""
+
+    code = "serialization"
+
+
+class InvalidImageFormatError(ImageError):
+    """Rekognition takes PNG and JPEG only."""
+
+    code = "invalid_image_format"
+
+
+@dataclass(frozen=True)
+class DetectLabelsRequest:
+    """A parsed ``DetectLabels`` call."""
+
+    image: bytes
+    feature: FeatureRequest
+    inclusion: frozenset[str] = frozenset()
+    exclusion: frozenset[str] = frozenset()
+
+
+def operation(target: str | None, supported: Sequence[str]) -> str:
+    """The operation named by an ``X-Amz-Target`` header, if this server answers it."""
+    name = (target or "").removeprefix(TARGET_PREFIX)
+    if not target or not target.startswith(TARGET_PREFIX) or name not in supported:
+        raise UnknownOperationError(
+            f"Operation {target or '(no X-Amz-Target header)'} is not supported by this server.",
+            hint=f"Supported: {', '.join(TARGET_PREFIX + s for s in supported)}.",
+        )
+    return name
+
+
+def parse_image(body: Mapping[str, Any]) -> bytes:
+    """``Image.Bytes`` decoded and checked: present, at most 5 MB, PNG or JPEG."""
+    image = body.get("Image")
+    if not isinstance(image, dict):
+        raise InvalidParameterError("Image is required: send Image.Bytes.")
+    if "S3Object" in image and "Bytes" not in image:
+        raise InvalidParameterError(
+            "Image.S3Object is not supported by this server.", hint="Send Image.Bytes instead."
+        )
+    raw = image.get("Bytes")
+    if not isinstance(raw, str) or not raw:
+        raise InvalidParameterError("Image.Bytes must be non-empty base64 data.")
+    try:
+        data = base64.b64decode(raw, validate=True)
+    except (binascii.Error, ValueError):
+        raise SerializationError("Image.Bytes is not valid base64.") from None
+    if not data:
+        raise InvalidParameterError("Image.Bytes is empty.")
+    if len(data) > MAX_IMAGE_BYTES:
+        raise ImageTooLargeError(
+            f"Image size is {len(data):,} bytes; the maximum is {MAX_IMAGE_BYTES:,}."
+        )
+    if not (data.startswith(_JPEG) or data.startswith(_PNG)):
+        raise InvalidImageFormatError("Request has unsupported image format (PNG or JPEG only).")
+    return data
+
+
+def parse_detect_labels(body: Any) -> DetectLabelsRequest:
+    """Parse a ``DetectLabelsRequest``; raises the error Rekognition would for bad values."""
+    if not isinstance(body, dict):
+        raise SerializationError("The request body must be a JSON object.")
+    image = parse_image(body)
+    max_labels = body.get("MaxLabels", DEFAULT_MAX_LABELS)
+    if not isinstance(max_labels, int) or isinstance(max_labels, bool) or max_labels < 0:
+        raise InvalidParameterError(f"MaxLabels must be an integer >= 0; got {max_labels!r}.")
+    min_confidence = body.get("MinConfidence", DEFAULT_MIN_CONFIDENCE)
+    if (
+        not isinstance(min_confidence, int | float)
+        or isinstance(min_confidence, bool)
+        or not 0 <= min_confidence <= 100
+    ):
+        raise InvalidParameterError(
+            f"MinConfidence must be a number from 0 to 100; got {min_confidence!r}."
+        )
+    features = body.get("Features", ["GENERAL_LABELS"])
+    if not isinstance(features, list) or not set(features) <= {
+        "GENERAL_LABELS",
+        "IMAGE_PROPERTIES",
+    }:
+        raise InvalidParameterError(
+            f"Features must list GENERAL_LABELS and/or IMAGE_PROPERTIES; got {features!r}."
+        )
+    if "IMAGE_PROPERTIES" in features:
+        raise FeatureNotAvailableError("IMAGE_PROPERTIES is not supported by this server yet.")
+    general = (body.get("Settings") or {}).get("GeneralLabels") or {}
+    return DetectLabelsRequest(
+        image=image,
+        feature=FeatureRequest(
+            Feature.LABELS, max_results=max_labels or None, min_score=min_confidence / 100
+        ),
+        inclusion=frozenset(_names(general, "LabelInclusionFilters")),
+        exclusion=frozenset(_names(general, "LabelExclusionFilters")),
+    )
+
+
+def _names(settings: Mapping[str, Any], key: str) -> list[str]:
+    value = settings.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise InvalidParameterError(f"Settings.GeneralLabels.{key} must be a list of strings.")
+    return value
+
+
+def detect_labels_response(
+    result: AnnotateResult, request: DetectLabelsRequest, *, model_version: str
+) -> dict[str, Any]:
+    """The ``DetectLabelsResponse`` body: labels with confidence in percent."""
+    labels = []
+    for label in result.labels or []:
+        if request.inclusion and label.name not in request.inclusion:
+            continue
+        if label.name in request.exclusion:
+            continue
+        labels.append(
+            {
+                "Name": label.name,
+                "Confidence": round(label.score * 100, 4),
+                "Instances": [],
+                "Parents": [],
+                "Aliases": [],
+                "Categories": [],
+            }
+        )
+    return {"Labels": labels, "LabelModelVersion": model_version}
+
+
+# Our errors to Rekognition's modelled ones, first match along the MRO wins: (type, HTTP).
+_AWS_ERRORS: tuple[tuple[type[LocalVisionError], str, int], ...] = (
+    (UnknownOperationError, "UnknownOperationException", 400),
+    (SerializationError, "SerializationException", 400),
+    (ImageTooLargeError, "ImageTooLargeException", 400),
+    (ImageError, "InvalidImageFormatException", 400),
+    (InvalidInputError, "InvalidParameterException", 400),
+    (FeatureNotAvailableError, "AccessDeniedException", 400),
+    (OverloadedError, "ThrottlingException", 500),
+)
+_AUTH_TYPES = {
+    "invalid_signature": ("InvalidSignatureException", 403),
+    "expired_signature": ("InvalidSignatureException", 403),
+    "missing_authentication": ("MissingAuthenticationTokenException", 403),
+}
+
+
+def error_response(error: BaseException) -> tuple[int, str, dict[str, Any]]:
+    """HTTP status, ``__type`` and body for an error, in Rekognition's error format."""
+    if isinstance(error, AuthenticationError):
+        name, status = _AUTH_TYPES.get(error.code, ("UnrecognizedClientException", 400))
+    else:
+        name, status = "InternalServerError", 500
+        for cls, aws_name, aws_status in _AWS_ERRORS:
+            if isinstance(error, cls):
+                name, status = aws_name, aws_status
+                break
+    if isinstance(error, LocalVisionError):
+        message = error.message + (f" {error.hint}" if error.hint else "")
+    else:
+        message = "Internal server error."
+    return status, name, {"__type": name, "Code": name, "message": message}

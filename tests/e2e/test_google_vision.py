@@ -1,0 +1,190 @@
+"""The official google-cloud-vision client (REST transport) against a real local server."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+import httpx
+import pytest
+
+from ..conftest import solid_jpeg
+from ..servers import LiveServer
+
+vision = pytest.importorskip("google.cloud.vision", reason="google-cloud-vision is a dev extra")
+from google.api_core import exceptions as google_exceptions  # noqa: E402
+from google.api_core.client_options import ClientOptions  # noqa: E402
+from google.auth.credentials import AnonymousCredentials  # noqa: E402
+
+LABELS = vision.Feature.Type.LABEL_DETECTION
+
+
+def client_for(server: LiveServer, **options: object) -> vision.ImageAnnotatorClient:
+    return vision.ImageAnnotatorClient(
+        credentials=AnonymousCredentials(),
+        transport="rest",
+        client_options=ClientOptions(api_endpoint=server.url, **options),
+    )
+
+
+def image_request(content: bytes, *types: int, max_results: int = 0) -> vision.AnnotateImageRequest:
+    return vision.AnnotateImageRequest(
+        image=vision.Image(content=content),
+        features=[vision.Feature(type_=t, max_results=max_results) for t in types or (LABELS,)],
+    )
+
+
+def test_label_detection_on_a_real_photo(mobilenet_server: LiveServer, photos_dir: Path) -> None:
+    client = client_for(mobilenet_server)
+    response = client.label_detection(
+        image=vision.Image(content=(photos_dir / "cat.bmp").read_bytes())
+    )
+    assert response.error.code == 0
+    top = response.label_annotations[0]
+    assert top.description == "Egyptian cat"
+    assert top.score == pytest.approx(0.85, abs=0.05)
+    assert top.topicality == top.score
+    assert len(response.label_annotations) <= 10
+
+
+def test_batch_with_a_corrupt_image_answers_the_others(colour_server: LiveServer) -> None:
+    client = client_for(colour_server)
+    batch = client.batch_annotate_images(
+        requests=[
+            image_request(solid_jpeg((240, 10, 10)), max_results=2),
+            image_request(b"\xff\xd8\xff this is not really a jpeg"),
+            image_request(solid_jpeg((10, 10, 240)), max_results=1),
+        ]
+    )
+    first, bad, third = batch.responses
+    assert [a.description for a in first.label_annotations] == ["red", "gray"]
+    assert bad.error.code == 3 and bad.error.message.startswith("Bad image data.")
+    assert not bad.label_annotations
+    assert [a.description for a in third.label_annotations] == ["blue"]
+
+
+def test_features_without_local_models_are_unimplemented_per_image(
+    colour_server: LiveServer,
+) -> None:
+    client = client_for(colour_server)
+    (response,) = client.batch_annotate_images(
+        requests=[
+            image_request(
+                solid_jpeg((10, 200, 10)),
+                LABELS,
+                vision.Feature.Type.LANDMARK_DETECTION,
+            )
+        ]
+    ).responses
+    assert response.label_annotations[0].description == "green"  # still answered
+    assert response.error.code == 12 and "LANDMARK_DETECTION" in response.error.message
+    (text,) = client.batch_annotate_images(
+        requests=[image_request(solid_jpeg((1, 2, 3)), vision.Feature.Type.TEXT_DETECTION)]
+    ).responses
+    assert text.error.code == 12 and "'text'" in text.error.message
+
+
+def test_more_than_sixteen_images_is_bad_request(colour_server: LiveServer) -> None:
+    client = client_for(colour_server)
+    with pytest.raises(google_exceptions.BadRequest, match="At most 16 images"):
+        client.batch_annotate_images(requests=[image_request(solid_jpeg((1, 1, 1)))] * 17)
+
+
+def test_api_key_is_accepted_when_none_is_required(colour_server: LiveServer) -> None:
+    client = vision.ImageAnnotatorClient(
+        transport="rest", client_options=ClientOptions(api_endpoint=colour_server.url, api_key="k")
+    )
+    response = client.label_detection(image=vision.Image(content=solid_jpeg((250, 0, 0))))
+    assert response.label_annotations[0].description == "red"
+
+
+def post(
+    server: LiveServer, body: object | bytes, path: str = "/v1/images:annotate"
+) -> httpx.Response:
+    if isinstance(body, bytes):
+        return httpx.post(
+            server.url + path, content=body, headers={"content-type": "application/json"}
+        )
+    return httpx.post(server.url + path, json=body)
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def test_hand_written_json_with_string_enums_and_project_paths(colour_server: LiveServer) -> None:
+    body = {
+        "requests": [
+            {
+                "image": {"content": b64(solid_jpeg((0, 0, 250)))},
+                "features": [{"type": "LABEL_DETECTION", "maxResults": "1"}],
+            }
+        ],
+        "parent": "projects/p/locations/eu",
+    }
+    for path in (
+        "/v1/images:annotate?%24alt=json%3Benum-encoding%3Dint",
+        "/v1/projects/p/images:annotate",
+        "/v1/projects/p/locations/eu/images:annotate",
+    ):
+        response = post(colour_server, body, path)
+        assert response.status_code == 200, response.text
+        assert response.json() == {
+            "responses": [
+                {
+                    "labelAnnotations": [
+                        {
+                            "description": "blue",
+                            "score": pytest.approx(1.0, abs=1e-3),
+                            "topicality": pytest.approx(1.0, abs=1e-3),
+                        }
+                    ]
+                }
+            ]
+        }
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"{not json", "Invalid JSON payload"),
+        ({"requests": []}, "No requests"),
+        ({"requests": [{"image": {"content": "%%%"}}]}, "Base64 decoding failed"),
+        ({"requests": [{"features": [{"type": "SMELL_DETECTION"}]}]}, "Feature.Type"),
+        ({"requests": [{"features": [{"type": 99}]}]}, "Feature.Type"),
+        ({"requests": [{"imag": {}}]}, "Unknown name 'imag'"),
+        ({"requests": [{"features": [{"type": 4, "maxResults": "many"}]}]}, "maxResults"),
+    ],
+)
+def test_invalid_requests_get_googles_error_model(
+    colour_server: LiveServer, body: object, message: str
+) -> None:
+    response = post(colour_server, body)
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] == 400 and error["status"] == "INVALID_ARGUMENT"
+    assert message in error["message"]
+    assert error["details"][0]["@type"] == "type.googleapis.com/google.rpc.ErrorInfo"
+
+
+def test_a_missing_image_is_a_per_image_error(colour_server: LiveServer) -> None:
+    response = post(colour_server, {"requests": [{"features": [{"type": 4}]}]})
+    assert response.status_code == 200
+    assert response.json()["responses"][0]["error"]["code"] == 3
+
+
+def test_unsupported_endpoints_answer_unimplemented(colour_server: LiveServer) -> None:
+    response = post(colour_server, {"requests": []}, "/v1/files:annotate")
+    assert response.status_code == 501 and response.json()["error"]["status"] == "UNIMPLEMENTED"
+
+
+def test_the_server_keeps_serving_after_bad_input(colour_server: LiveServer) -> None:
+    for junk in (b"\x00" * 100, b"[]", b'{"requests": 5}'):
+        assert post(colour_server, junk).status_code == 400
+    client = client_for(colour_server)
+    assert (
+        client.label_detection(image=vision.Image(content=solid_jpeg((250, 0, 0))))
+        .label_annotations[0]
+        .description
+        == "red"
+    )

@@ -1,0 +1,143 @@
+"""Fetching imageUri: real HTTP on loopback, SSRF refusals, limits."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import anyio
+import pytest
+
+from localvision.errors import FeatureNotAvailableError, ImageFetchError, ImageTooLargeError
+from localvision.server.fetch import ImageFetcher, address_allowed
+
+from ..conftest import solid_jpeg
+
+IMAGE = solid_jpeg((250, 0, 0))
+
+
+class Handler(BaseHTTPRequestHandler):
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        if self.path == "/cat.jpg":
+            self._send(IMAGE)
+        elif self.path == "/redirect":
+            self._redirect("/cat.jpg")
+        elif self.path == "/loop":
+            self._redirect("/loop")
+        elif self.path == "/missing":
+            self.send_response(404)
+            self.end_headers()
+        elif self.path == "/declared-big":
+            self.send_response(200)
+            self.send_header("Content-Length", str(10**9))
+            self.end_headers()
+        elif self.path == "/streamed-big":
+            self.send_response(200)
+            self.end_headers()
+            for _ in range(64):
+                self.wfile.write(b"x" * 1024)
+        elif self.path == "/slow":
+            time.sleep(1.0)
+            self._send(IMAGE)
+
+    def _send(self, data: bytes) -> None:
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _redirect(self, location: str) -> None:
+        self.send_response(302)
+        self.send_header("Location", location)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+
+@pytest.fixture(scope="module")
+def origin() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def fetch(
+    uri: str, *, allow_private: bool = True, max_bytes: int = 10_000, timeout: float = 0.5
+) -> bytes:
+    async def run() -> bytes:
+        fetcher = ImageFetcher(max_bytes=max_bytes, timeout_s=timeout, allow_private=allow_private)
+        try:
+            return await fetcher.fetch(uri)
+        finally:
+            await fetcher.aclose()
+
+    return anyio.run(run)
+
+
+def test_fetches_and_follows_redirects_when_private_addresses_are_allowed(origin: str) -> None:
+    assert fetch(origin + "/cat.jpg") == IMAGE
+    assert fetch(origin + "/redirect") == IMAGE
+
+
+def test_loopback_is_refused_by_default(origin: str) -> None:
+    with pytest.raises(ImageFetchError, match="non-public address"):
+        fetch(origin + "/cat.jpg", allow_private=False)
+    with pytest.raises(ImageFetchError, match="non-public address"):
+        fetch("http://localhost:1/", allow_private=False)
+
+
+@pytest.mark.parametrize(
+    ("path", "error", "match"),
+    [
+        ("/loop", ImageFetchError, "redirected more than 5 times"),
+        ("/missing", ImageFetchError, "HTTP 404"),
+        ("/declared-big", ImageTooLargeError, "1,000,000,000 bytes"),
+        ("/streamed-big", ImageTooLargeError, "over the limit"),
+        ("/slow", ImageFetchError, "longer than 0.5 s"),
+    ],
+)
+def test_limits(origin: str, path: str, error: type, match: str) -> None:
+    with pytest.raises(error, match=match):
+        fetch(origin + path)
+
+
+def test_schemes() -> None:
+    with pytest.raises(FeatureNotAvailableError, match="Google Cloud Storage"):
+        fetch("gs://bucket/cat.jpg")
+    for uri in ("file:///etc/passwd", "ftp://example.com/a.jpg", "data:image/png;base64,AAAA"):
+        with pytest.raises(ImageFetchError, match="http or https"):
+            fetch(uri)
+
+
+def test_unreachable_hosts_say_so() -> None:
+    with pytest.raises(ImageFetchError, match="can not access"):
+        fetch("http://127.0.0.1:1/cat.jpg")
+
+
+@pytest.mark.parametrize(
+    ("address", "allowed"),
+    [
+        ("8.8.8.8", True),
+        ("2001:4860:4860::8888", True),
+        ("127.0.0.1", False),
+        ("10.1.2.3", False),
+        ("172.16.0.1", False),
+        ("192.168.1.1", False),
+        ("169.254.169.254", False),
+        ("100.64.0.1", False),
+        ("0.0.0.0", False),
+        ("::1", False),
+        ("fe80::1%eth0", False),
+        ("fd00:ec2::254", False),
+        ("::ffff:127.0.0.1", False),
+        ("224.0.0.1", False),
+    ],
+)
+def test_address_policy(address: str, allowed: bool) -> None:
+    assert address_allowed(address, allow_private=False) is allowed
