@@ -81,6 +81,10 @@ class LocalEngine:
         return frozenset(self._tasks)
 
     def annotate(self, requests: Sequence[AnnotateRequest]) -> list[AnnotateResult]:
+        if len(requests) == 1:  # nothing to overlap: skip the hop to the decoding pool
+            prepared = [self._prepare(requests[0])]
+            self._run(prepared)
+            return [prepared[0].result]
         return list(self.annotate_iter(requests))
 
     def annotate_iter(self, requests: Iterable[AnnotateRequest]) -> Iterator[AnnotateResult]:

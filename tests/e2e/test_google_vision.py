@@ -188,3 +188,60 @@ def test_the_server_keeps_serving_after_bad_input(colour_server: LiveServer) -> 
         .description
         == "red"
     )
+
+
+# ------------------------------------------------------------------------------------ gRPC
+
+
+@pytest.fixture(scope="module")
+def grpc_server(colour_model_path: Path, isolated_home: Path):  # type: ignore[no-untyped-def]
+    pytest.importorskip("grpc", reason="the grpc extra serves gRPC")
+    import socket
+
+    from localvision.config import ModelConfig, ServerSettings, Settings
+
+    from ..servers import live_server
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    settings = Settings(
+        home=isolated_home,
+        models={"colours": ModelConfig(path=str(colour_model_path))},
+        server=ServerSettings(grpc_port=port),
+    )
+    with live_server(settings):
+        yield f"127.0.0.1:{port}"
+
+
+def grpc_client(target: str) -> vision.ImageAnnotatorClient:
+    import grpc
+    from google.cloud.vision_v1.services.image_annotator.transports import (
+        ImageAnnotatorGrpcTransport,
+    )
+
+    return vision.ImageAnnotatorClient(
+        transport=ImageAnnotatorGrpcTransport(channel=grpc.insecure_channel(target))
+    )
+
+
+def test_grpc_transport_answers_like_rest(grpc_server: str) -> None:
+    client = grpc_client(grpc_server)
+    response = client.label_detection(image=vision.Image(content=solid_jpeg((0, 0, 250))))
+    assert response.label_annotations[0].description == "blue"
+    batch = client.batch_annotate_images(
+        requests=[
+            image_request(solid_jpeg((250, 0, 0)), max_results=1),
+            image_request(b"junk"),
+            image_request(solid_jpeg((1, 1, 1)), vision.Feature.Type.LOGO_DETECTION),
+        ]
+    )
+    assert [a.description for a in batch.responses[0].label_annotations] == ["red"]
+    assert batch.responses[1].error.code == 3
+    assert batch.responses[2].error.code == 12
+
+
+def test_grpc_whole_request_errors_are_status_codes(grpc_server: str) -> None:
+    client = grpc_client(grpc_server)
+    with pytest.raises(google_exceptions.InvalidArgument, match="At most 16 images"):
+        client.batch_annotate_images(requests=[image_request(solid_jpeg((1, 1, 1)))] * 17)

@@ -14,7 +14,6 @@ import pytest
 from localvision.config import ModelConfig, ServerSettings, Settings
 from localvision.server import ServerState, create_app
 from localvision.server.auth import hash_key
-from localvision.server.dispatch import Dispatcher
 from localvision.types import AnnotateRequest, AnnotateResult
 
 from ..conftest import solid_jpeg
@@ -115,12 +114,14 @@ def slow_state(colour_model_path: Path, isolated_home: Path) -> Iterator[ServerS
     settings = Settings(
         home=isolated_home,
         models={"colours": ModelConfig(path=str(colour_model_path))},
-        server=ServerSettings(api_keys=[hash_key("s3cret")]),
+        server=ServerSettings(
+            api_keys=[hash_key("s3cret")], workers=1, max_queue=1, max_batch_size=1
+        ),
     )
     state = ServerState(settings)
     state.start()
     state.engine = SlowEngine(state.engine, 0.3)  # type: ignore[assignment]
-    state.dispatcher = Dispatcher(workers=1, max_queue=1, timeout_s=5, metrics=state.metrics)
+    state.schedule()
     yield state
     state.close()
 
@@ -167,7 +168,9 @@ def test_overload_is_shed_in_each_protocols_own_words(slow_state: ServerState) -
 
 
 def test_requests_over_the_time_limit_answer_deadline_exceeded(slow_state: ServerState) -> None:
-    slow_state.dispatcher = Dispatcher(workers=1, max_queue=4, timeout_s=0.05)
+    server = slow_state.settings.server.model_copy(update={"request_timeout_s": 0.05})
+    slow_state.settings = slow_state.settings.model_copy(update={"server": server})
+    slow_state.schedule()
     (response,) = asyncio.run(
         burst(
             slow_state,

@@ -29,6 +29,10 @@ def serve(
     port: Annotated[
         int | None, typer.Option(min=0, max=65535, help="HTTP port (default 8080).")
     ] = None,
+    grpc_port: Annotated[
+        int | None,
+        typer.Option(min=0, max=65535, help="Also serve Google's gRPC API on this port."),
+    ] = None,
     model: Annotated[
         list[str] | None,
         typer.Option(
@@ -55,7 +59,7 @@ def serve(
     _configure_logging(log_level)
     with reported():
         settings = _server_settings(
-            load_settings(config), host, port, model, labels_model, insecure
+            load_settings(config), host, port, grpc_port, model, labels_model, insecure
         )
         _check_exposure(settings)
         state = ServerState(settings)
@@ -93,6 +97,7 @@ def _server_settings(
     settings: Settings,
     host: str | None,
     port: int | None,
+    grpc_port: int | None,
     models: list[str] | None,
     labels_model: str | None,
     insecure: bool,
@@ -109,8 +114,9 @@ def _server_settings(
     features = dict(settings.features)
     if labels_model:
         features["labels"] = labels_model
+    listen = {"host": host, "port": port, "grpc_port": grpc_port}
     server = settings.server.model_copy(
-        update={k: v for k, v in {"host": host, "port": port}.items() if v is not None}
+        update={k: v for k, v in listen.items() if v is not None}
         | ({"insecure": True} if insecure else {})
     )
     return settings.model_copy(

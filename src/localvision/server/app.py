@@ -14,6 +14,7 @@ from .. import __version__
 from ..config import Settings
 from . import google, native, open_inference, operations, rekognition
 from .access_log import AccessLog
+from .google_grpc import start_grpc_server
 from .state import ServerState
 
 __all__ = ["create_app"]
@@ -37,10 +38,17 @@ def create_app(settings: Settings | None = None, *, state: ServerState | None = 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if not server_state.ready:
             await anyio.to_thread.run_sync(server_state.start)
+        grpc_server = None
+        if settings.server.grpc_port is not None:
+            grpc_server = await start_grpc_server(
+                server_state, settings.server.host, settings.server.grpc_port
+            )
         try:
             yield
         finally:
             server_state.ready = False
+            if grpc_server is not None:
+                await grpc_server.stop(grace=5)
             if server_state.fetcher is not None:
                 await server_state.fetcher.aclose()
             if state is None:  # we own it

@@ -25,7 +25,7 @@ from ..config import Settings
 from ..errors import AuthenticationError
 from ..optional import import_optional
 
-__all__ = ["check_api_key", "hash_key", "verify_sigv4"]
+__all__ = ["check_api_key", "hash_key", "key_accepted", "verify_sigv4"]
 
 MAX_SKEW = dt.timedelta(minutes=15)
 _AUTH_PATTERN = re.compile(
@@ -41,8 +41,7 @@ def hash_key(key: str) -> str:
 
 def check_api_key(request: Request, settings: Settings) -> None:
     """Accept the request when no keys are configured or it carries a configured key."""
-    accepted = settings.server.api_keys
-    if not accepted:
+    if not settings.server.api_keys:
         return
     key = request.headers.get("x-goog-api-key") or request.query_params.get("key")
     bearer = request.headers.get("authorization", "")
@@ -53,9 +52,19 @@ def check_api_key(request: Request, settings: Settings) -> None:
             "The request has no API key.",
             hint="Send it as the x-goog-api-key header or the key query parameter.",
         )
-    offered = hash_key(key)
-    if not any(hmac.compare_digest(offered, known) for known in accepted):
+    if not key_accepted(key, settings):
         raise AuthenticationError("The API key is not valid.")
+
+
+def key_accepted(key: str | None, settings: Settings) -> bool:
+    """True when no keys are configured, or ``key`` hashes to a configured one."""
+    accepted = settings.server.api_keys
+    if not accepted:
+        return True
+    if not key:
+        return False
+    offered = hash_key(key)
+    return any(hmac.compare_digest(offered, known) for known in accepted)
 
 
 def verify_sigv4(

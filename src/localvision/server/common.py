@@ -62,8 +62,8 @@ async def annotate(state: ServerState, requests: list[AnnotateRequest]) -> list[
     """Run requests through the engine on the dispatcher and count the images."""
     if not requests:
         return []
-    assert state.dispatcher is not None and state.engine is not None
-    results = await state.dispatcher.run(state.engine.annotate, requests)
+    assert state.batcher is not None
+    results = await state.batcher.annotate(requests)
     for request, result in zip(requests, results, strict=True):
         outcome = "ok" if result.error is None else type(result.error).__name__
         for feature in request.features:

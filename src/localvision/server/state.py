@@ -20,6 +20,7 @@ from ..errors import ConfigError, LocalVisionError
 from ..models.card import Layout
 from ..models.model import Model
 from ..types import Feature
+from .batching import Batcher
 from .dispatch import Dispatcher
 from .fetch import ImageFetcher
 from .metrics import Metrics
@@ -63,6 +64,7 @@ class ServerState:
     features: dict[Feature, str] = field(default_factory=dict)
     engine: LocalEngine | None = None
     dispatcher: Dispatcher | None = None
+    batcher: Batcher | None = None
     fetcher: ImageFetcher | None = None
     ready: bool = False
 
@@ -86,13 +88,8 @@ class ServerState:
                 size
             ),
         )
+        self.schedule()
         server = self.settings.server
-        self.dispatcher = Dispatcher(
-            workers=server.workers,
-            max_queue=server.max_queue,
-            timeout_s=server.request_timeout_s,
-            metrics=self.metrics,
-        )
         self.fetcher = ImageFetcher(
             max_bytes=self.settings.max_image_bytes,
             timeout_s=server.url_timeout_s,
@@ -103,6 +100,25 @@ class ServerState:
             "ready: models %s; features %s",
             ", ".join(self.models) or "none",
             ", ".join(f"{f.value}={n}" for f, n in self.features.items()) or "none",
+        )
+
+    def schedule(self) -> None:
+        """Build the dispatcher and batcher around the current engine, from the settings."""
+        assert self.engine is not None
+        server = self.settings.server
+        self.dispatcher = Dispatcher(
+            workers=server.workers,
+            max_queue=server.max_queue,
+            timeout_s=server.request_timeout_s,
+            metrics=self.metrics,
+        )
+        self.batcher = Batcher(
+            self.engine.annotate,
+            self.dispatcher,
+            max_batch_size=server.max_batch_size,
+            max_queue_delay_ms=server.max_queue_delay_ms,
+            max_queue=server.max_queue,
+            timeout_s=server.request_timeout_s,
         )
 
     def close(self) -> None:
