@@ -26,11 +26,19 @@ from .images import DEFAULT_LIMITS, ImageLimits, decode_image, describe_source
 from .models.model import Model
 from .tasks.base import Task
 from .tasks.classify import ClassifyTask
+from .tasks.colors import ColorsTask
+from .tasks.crop_hints import CropHintsTask
 from .types import AnnotateRequest, AnnotateResult, Feature, FeatureRequest
 
-__all__ = ["LocalEngine", "task_for"]
+__all__ = ["BUILTIN_FEATURES", "LocalEngine", "task_for"]
 
 _TASKS: dict[Feature, type[ClassifyTask]] = {Feature.LABELS: ClassifyTask}
+BUILTIN_FEATURES = frozenset({Feature.COLORS, Feature.CROP_HINTS})
+"""Features every engine answers without a model."""
+
+
+def _builtin_tasks() -> dict[Feature, Task]:
+    return {Feature.COLORS: ColorsTask(), Feature.CROP_HINTS: CropHintsTask()}
 
 
 def task_for(feature: Feature, model: Model) -> Task:
@@ -55,7 +63,8 @@ class _Prepared:
 class LocalEngine:
     """An :class:`~localvision.annotator.Annotator` running models on this machine.
 
-    ``models`` maps each feature to the model answering it. ``batch_size`` caps how many images
+    ``models`` maps each feature to the model answering it; the features in
+    :data:`BUILTIN_FEATURES` need none. ``batch_size`` caps how many images
     run through a model at once; ``decode_workers`` sizes the decoding pool (default: the CPU
     count, at most 4); ``on_batch(feature, size)`` is called before each model run (metrics).
     """
@@ -69,7 +78,8 @@ class LocalEngine:
         decode_workers: int | None = None,
         on_batch: Callable[[Feature, int], None] | None = None,
     ) -> None:
-        self._tasks: dict[Feature, Task] = {f: task_for(f, m) for f, m in models.items()}
+        self._tasks: dict[Feature, Task] = _builtin_tasks()
+        self._tasks.update({f: task_for(f, m) for f, m in models.items()})
         self._on_batch = on_batch
         self.limits = limits
         self.batch_size = max(1, batch_size)

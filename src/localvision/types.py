@@ -25,10 +25,13 @@ if TYPE_CHECKING:
 __all__ = [
     "AnnotateRequest",
     "AnnotateResult",
+    "Color",
+    "CropHint",
     "DecodedImage",
     "Feature",
     "FeatureRequest",
     "ImageInput",
+    "ImageQuality",
     "Label",
 ]
 
@@ -83,13 +86,15 @@ class FeatureRequest:
 
     ``max_results`` caps how many annotations come back (None: the feature's default);
     ``min_score`` drops annotations scoring below it; ``model`` names the model to use
-    (None: the one configured for the feature).
+    (None: the one configured for the feature); ``aspect_ratios`` (width / height) are the
+    crops wanted from ``crop_hints`` (none: one square crop).
     """
 
     feature: Feature
     max_results: int | None = None
     min_score: float | None = None
     model: str | None = None
+    aspect_ratios: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +145,52 @@ class Label:
     mid: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Color:
+    """A dominant colour: sRGB channels 0..255, its score, and the share of pixels it covers."""
+
+    red: int
+    green: int
+    blue: int
+    score: float
+    pixel_fraction: float
+    name: str | None = None
+    """The nearest CSS named colour."""
+    simple_name: str | None = None
+    """The nearest basic colour term (black, white, grey, red, orange, ...)."""
+
+    @property
+    def hex(self) -> str:
+        """``#rrggbb``."""
+        return f"#{self.red:02x}{self.green:02x}{self.blue:02x}"
+
+
+@dataclass(frozen=True, slots=True)
+class ImageQuality:
+    """Whole-image measures in 0..1: mean brightness, sharpness (detail) and contrast."""
+
+    brightness: float
+    sharpness: float
+    contrast: float
+
+
+@dataclass(frozen=True, slots=True)
+class CropHint:
+    """A suggested crop, in pixels of the original image (inclusive corners).
+
+    ``importance_fraction`` is the share of the image's visual importance inside the crop;
+    ``confidence`` how sure the estimator is, in 0..1.
+    """
+
+    left: int
+    top: int
+    right: int
+    bottom: int
+    confidence: float
+    importance_fraction: float
+    aspect_ratio: float
+
+
 @dataclass(slots=True)
 class AnnotateResult:
     """Everything found in one image, or the error that stopped it.
@@ -153,6 +204,9 @@ class AnnotateResult:
     width: int | None = None
     height: int | None = None
     labels: list[Label] | None = None
+    colors: list[Color] | None = None
+    quality: ImageQuality | None = None
+    crop_hints: list[CropHint] | None = None
     error: LocalVisionError | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -172,6 +226,34 @@ class AnnotateResult:
                 {"label": lab.name, "score": round(lab.score, 6), "index": lab.index}
                 | ({"mid": lab.mid} if lab.mid else {})
                 for lab in self.labels
+            ]
+        if self.colors is not None:
+            out["colors"] = [
+                {
+                    "rgb": [c.red, c.green, c.blue],
+                    "hex": c.hex,
+                    "name": c.name,
+                    "simple_name": c.simple_name,
+                    "score": round(c.score, 6),
+                    "pixel_fraction": round(c.pixel_fraction, 6),
+                }
+                for c in self.colors
+            ]
+        if self.quality is not None:
+            out["quality"] = {
+                "brightness": round(self.quality.brightness, 4),
+                "sharpness": round(self.quality.sharpness, 4),
+                "contrast": round(self.quality.contrast, 4),
+            }
+        if self.crop_hints is not None:
+            out["crop_hints"] = [
+                {
+                    "box": [h.left, h.top, h.right, h.bottom],
+                    "aspect_ratio": h.aspect_ratio,
+                    "confidence": round(h.confidence, 6),
+                    "importance_fraction": round(h.importance_fraction, 6),
+                }
+                for h in self.crop_hints
             ]
         out.update(self.extra)
         if self.error is not None:

@@ -137,7 +137,7 @@ def test_annotate_without_any_model_says_how_to_add_one(
     photos: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    code, _, err = run("annotate", str(photos))
+    code, _, err = run("annotate", str(photos), "--features", "labels")
     assert code == 2 and "No model is configured for 'labels'" in err and "--model" in err
     code, _, err = run("annotate", str(photos), "--features", "labels,sentiment")
     assert code == 2 and "Unknown feature 'sentiment'" in err
@@ -197,3 +197,27 @@ def test_installed_console_script_on_real_fixtures(models_dir: Path, photos_dir:
     lines = json_lines(proc.stdout)
     assert [line["labels"][0]["label"] for line in lines] == ["Egyptian cat", "chickadee"]
     assert all(len(line["labels"]) <= 5 for line in lines)
+
+
+def test_annotate_on_its_defaults_needs_no_model(
+    photos: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = run("annotate", str(photos / "red.jpg"), "--json", "--aspect-ratios", "1,2")
+    assert code == 0
+    (line,) = json_lines(out)
+    assert "labels" not in line
+    assert line["colors"][0]["simple_name"] == "red" and line["colors"][0]["pixel_fraction"] == 1.0
+    assert set(line["quality"]) == {"brightness", "sharpness", "contrast"}
+    assert [hint["aspect_ratio"] for hint in line["crop_hints"]] == [1.0, 2.0]
+    assert line["crop_hints"][0]["box"] == [8, 0, 55, 47]  # a centred 48x48 square of 64x48
+    code, _, err = run("annotate", str(photos / "red.jpg"), "--aspect-ratios", "1,x")
+    assert code == 2 and "--aspect-ratios" in err
+
+
+def test_annotate_auto_includes_labels_when_a_model_is_given(
+    colour_model_path: Path, photos: Path
+) -> None:
+    code, out, _ = run("annotate", str(photos / "red.jpg"), "-m", str(colour_model_path), "--json")
+    line = json_lines(out)[0]
+    assert code == 0 and line["labels"][0]["label"] == "red" and "colors" in line

@@ -245,3 +245,48 @@ def test_grpc_whole_request_errors_are_status_codes(grpc_server: str) -> None:
     client = grpc_client(grpc_server)
     with pytest.raises(google_exceptions.InvalidArgument, match="At most 16 images"):
         client.batch_annotate_images(requests=[image_request(solid_jpeg((1, 1, 1)))] * 17)
+
+
+# ------------------------------------------------------------------ built-in features
+
+
+def test_image_properties_and_crop_hints_need_no_model(colour_server: LiveServer) -> None:
+    client = client_for(colour_server)
+    (response,) = client.batch_annotate_images(
+        requests=[
+            vision.AnnotateImageRequest(
+                image=vision.Image(content=solid_jpeg((250, 10, 10), size=(300, 100))),
+                features=[
+                    vision.Feature(type_=vision.Feature.Type.IMAGE_PROPERTIES),
+                    vision.Feature(type_=vision.Feature.Type.CROP_HINTS),
+                ],
+                image_context=vision.ImageContext(
+                    crop_hints_params=vision.CropHintsParams(aspect_ratios=[1.0, 2.0])
+                ),
+            )
+        ]
+    ).responses
+    assert response.error.code == 0
+    (color,) = response.image_properties_annotation.dominant_colors.colors
+    assert color.color.red > 240 and color.color.green < 20 and color.pixel_fraction == 1.0
+    square, wide = response.crop_hints_annotation.crop_hints
+    xs = [v.x for v in square.bounding_poly.vertices]
+    ys = [v.y for v in square.bounding_poly.vertices]
+    assert (max(xs) - min(xs) + 1, max(ys) - min(ys) + 1) == (100, 100)
+    xs = [v.x for v in wide.bounding_poly.vertices]
+    assert max(xs) - min(xs) + 1 == 200
+    assert 0 < square.importance_fraction <= 1
+
+
+def test_seventeen_crop_aspect_ratios_are_invalid(colour_server: LiveServer) -> None:
+    body = {
+        "requests": [
+            {
+                "image": {"content": b64(solid_jpeg((1, 2, 3)))},
+                "features": [{"type": "CROP_HINTS"}],
+                "imageContext": {"cropHintsParams": {"aspectRatios": [1.0] * 17}},
+            }
+        ]
+    }
+    response = post(colour_server, body)
+    assert response.status_code == 400 and "at most 16" in response.json()["error"]["message"]

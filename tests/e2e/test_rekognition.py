@@ -164,3 +164,30 @@ def test_sigv4_accepts_the_right_secret_and_refuses_others(signed_server: LiveSe
     )
     assert unsigned.status_code == 403
     assert unsigned.json()["__type"] == "MissingAuthenticationTokenException"
+
+
+def test_image_properties_with_and_without_labels(colour_server: LiveServer) -> None:
+    client = client_for(colour_server)
+    image = {"Bytes": solid_jpeg((10, 10, 240))}
+    response = client.detect_labels(Image=image, Features=["IMAGE_PROPERTIES"])
+    assert response["Labels"] == []
+    (colour,) = response["ImageProperties"]["DominantColors"]
+    assert colour["Blue"] > 230 and colour["SimplifiedColor"] == "blue"
+    assert colour["PixelPercent"] == 100.0 and len(colour["HexCode"]) == 6
+    quality = response["ImageProperties"]["Quality"]
+    assert set(quality) == {"Brightness", "Sharpness", "Contrast"}
+    assert all(0 <= v <= 100 for v in quality.values())
+    both = client.detect_labels(
+        Image=image,
+        Features=["GENERAL_LABELS", "IMAGE_PROPERTIES"],
+        Settings={"ImageProperties": {"MaxDominantColors": 1}},
+    )
+    assert (
+        both["Labels"][0]["Name"] == "blue" and len(both["ImageProperties"]["DominantColors"]) == 1
+    )
+    with pytest.raises(client.exceptions.InvalidParameterException):
+        client.detect_labels(
+            Image=image,
+            Features=["IMAGE_PROPERTIES"],
+            Settings={"ImageProperties": {"MaxDominantColors": 21}},
+        )

@@ -13,11 +13,12 @@ import typer
 from .. import __version__
 from ..api import engine_for, resolve_model
 from ..config import Settings
+from ..engine import BUILTIN_FEATURES
 from ..errors import FeatureNotAvailableError, InvalidParameterError
 from ..images import describe_source
 from ..inputs import expand_image_paths
 from ..models.model import Model
-from ..tasks.classify import DEFAULT_MAX_LABELS
+from ..tasks.crop_hints import check_aspect_ratios
 from ..types import AnnotateRequest, Feature, FeatureRequest
 from . import models as models_cli
 from . import serve as serve_cli
@@ -112,14 +113,23 @@ def annotate(
     images: Images,
     features: Annotated[
         str,
-        typer.Option("--features", "-f", help="Comma-separated features (labels, ...)."),
-    ] = "labels",
+        typer.Option(
+            "--features",
+            "-f",
+            help="Comma-separated: labels, colors, crop_hints. Default: all this configuration "
+            "can answer (labels only with a model).",
+        ),
+    ] = "auto",
     model: Annotated[
         str | None,
         typer.Option("--model", "-m", help="Model file or configured name for the features."),
     ] = None,
     max_results: Annotated[int | None, typer.Option("--max-results", min=1, max=10000)] = None,
     min_score: Annotated[float | None, typer.Option("--min-score", min=0.0, max=1.0)] = None,
+    aspect_ratios: Annotated[
+        str | None,
+        typer.Option("--aspect-ratios", help="Crop hint shapes as width/height, e.g. 1,1.77."),
+    ] = None,
     labels: LabelsFile = None,
     as_json: JsonFlag = False,
     allow_pickle: AllowPickle = False,
@@ -130,11 +140,12 @@ def annotate(
 ) -> None:
     """Annotate images with the requested features; no server needed.
 
-    Without --model, each feature uses the model configured under [features] in
-    localvision.toml.
+    Colours and crop hints need no model. Labels use --model, or the model configured under
+    [features] in localvision.toml.
+
+    Example: localvision annotate photo.jpg --features colors,crop_hints --json
     """
     with reported():
-        wanted = _parse_features(features)
         settings = load_settings(
             config,
             batch_size=batch_size,
@@ -142,8 +153,12 @@ def annotate(
             providers=providers,
             allow_pickle=allow_pickle,
         )
+        wanted = _parse_features(features, model is not None or "labels" in settings.features)
+        ratios = check_aspect_ratios(_numbers(aspect_ratios)) if aspect_ratios else ()
         models: dict[Feature, Model] = {}
         for feature in wanted:
+            if feature in BUILTIN_FEATURES:
+                continue
             name = model or settings.features.get(feature.value)
             if name is None:
                 raise FeatureNotAvailableError(
@@ -153,14 +168,24 @@ def annotate(
                 )
             models[feature] = resolve_model(name, settings, labels=labels)
         requests = [
-            FeatureRequest(f, max_results=max_results or DEFAULT_MAX_LABELS, min_score=min_score)
+            FeatureRequest(
+                f,
+                max_results=max_results,
+                min_score=min_score,
+                aspect_ratios=ratios if f is Feature.CROP_HINTS else (),
+            )
             for f in wanted
         ]
         code = _annotate_files(images, requests, models, settings, as_json)
     raise typer.Exit(code)
 
 
-def _parse_features(text: str) -> list[Feature]:
+def _parse_features(text: str, have_labels_model: bool) -> list[Feature]:
+    """The features named in ``text``; ``auto``: labels when a model is at hand, and the
+    features that need none."""
+    if text.strip().lower() == "auto":
+        builtin = [Feature.COLORS, Feature.CROP_HINTS]
+        return [Feature.LABELS, *builtin] if have_labels_model else builtin
     wanted: list[Feature] = []
     for part in text.split(","):
         if not part.strip():
@@ -174,6 +199,15 @@ def _parse_features(text: str) -> list[Feature]:
     if not wanted:
         raise InvalidParameterError("--features names no feature.", hint="E.g. --features labels")
     return wanted
+
+
+def _numbers(text: str) -> list[float]:
+    try:
+        return [float(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise InvalidParameterError(
+            f"--aspect-ratios takes numbers separated by commas; got {text!r}."
+        ) from None
 
 
 def _annotate_files(

@@ -43,7 +43,7 @@ class ResultPrinter:
             return
         table = Table(show_header=True, header_style="bold", expand=False)
         table.add_column("image", overflow="fold")
-        table.add_column("labels", overflow="fold")
+        table.add_column("annotations", overflow="fold")
         for result in self._rows:
             table.add_row(result.name or "", _describe(result))
         Console(file=self.stream, soft_wrap=False).print(table)
@@ -56,6 +56,21 @@ def _describe(result: AnnotateResult) -> str:
             parts.append(", ".join(f"{_short(lab.name)} {lab.score:.1%}" for lab in result.labels))
         else:
             parts.append("[dim]no label above the minimum score[/dim]")
+    if result.colors:
+        swatches = ", ".join(
+            f"[on {c.hex}]  [/] {c.name} {c.pixel_fraction:.0%}" for c in result.colors[:5]
+        )
+        parts.append(f"colours: {swatches}")
+    if result.quality is not None:
+        q = result.quality
+        parts.append(
+            f"brightness {q.brightness:.2f}, sharpness {q.sharpness:.2f}, contrast {q.contrast:.2f}"
+        )
+    for hint in result.crop_hints or []:
+        parts.append(
+            f"crop {hint.aspect_ratio:g}: ({hint.left},{hint.top})-({hint.right},{hint.bottom}) "
+            f"keeps {hint.importance_fraction:.0%}"
+        )
     if result.error is not None:
         text = result.error.message + (f" {result.error.hint}" if result.error.hint else "")
         parts.append(f"[red]error: {_escape(text)}[/red]")

@@ -65,15 +65,16 @@ async def detect_labels(state: ServerState, body: Any) -> dict[str, Any]:
     """``DetectLabels`` with the model serving labels; confidences in percent."""
     parsed = wire.parse_detect_labels(body)
     model = state.model_for(Feature.LABELS)
-    if model is None:
+    if parsed.wants_labels and model is None:
         raise FeatureNotAvailableError(
             "DetectLabels needs a classification model, and this server has none for labels.",
             hint="Start localvision serve with --model NAME=PATH (and --labels-model NAME).",
         )
-    (result,) = await annotate(state, [AnnotateRequest(parsed.image, [parsed.feature])])
+    (result,) = await annotate(state, [AnnotateRequest(parsed.image, parsed.features)])
     if result.error is not None:
         raise result.error
-    return wire.detect_labels_response(result, parsed, model_version=f"localvision:{model.name}")
+    version = f"localvision:{model.name}" if model is not None else "localvision"
+    return wire.detect_labels_response(result, parsed, model_version=version)
 
 
 def _ids(request_id: str) -> dict[str, str]:

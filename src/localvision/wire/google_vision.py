@@ -44,6 +44,7 @@ __all__ = [
 ]
 
 MAX_IMAGES = 16
+MAX_ASPECT_RATIOS = 16
 
 FEATURE_TYPES = {
     "TYPE_UNSPECIFIED": 0,
@@ -169,6 +170,10 @@ def _parse_image_request(request: Any, path: str) -> ImageSpec:
     raw_features = request.get("features", [])
     if not isinstance(raw_features, list):
         raise _invalid(f"Invalid value at '{path}.features': expected a list.")
+    context = request.get("imageContext") or {}
+    if not isinstance(context, dict):
+        raise _invalid(f"Invalid value at '{path}.imageContext': expected an object.")
+    ratios = _aspect_ratios(context, f"{path}.imageContext")
     for j, raw in enumerate(raw_features):
         name, max_results = _parse_feature(raw, f"{path}.features[{j}]")
         local = _LOCAL_FEATURES.get(name)
@@ -176,11 +181,28 @@ def _parse_image_request(request: Any, path: str) -> ImageSpec:
             if name != "TYPE_UNSPECIFIED" and name not in unsupported:
                 unsupported.append(name)
         elif all(f.feature is not local for f in features):
-            features.append(FeatureRequest(local, max_results=max_results))
-    context = request.get("imageContext") or {}
-    if not isinstance(context, dict):
-        raise _invalid(f"Invalid value at '{path}.imageContext': expected an object.")
+            crops = ratios if local is Feature.CROP_HINTS else ()
+            features.append(FeatureRequest(local, max_results=max_results, aspect_ratios=crops))
     return ImageSpec(content, uri, features, unsupported, context)
+
+
+def _aspect_ratios(context: Mapping[str, Any], path: str) -> tuple[float, ...]:
+    params = context.get("cropHintsParams") or {}
+    ratios = params.get("aspectRatios", []) if isinstance(params, dict) else None
+    if not isinstance(ratios, list) or not all(
+        isinstance(r, int | float) and not isinstance(r, bool) for r in ratios
+    ):
+        raise _invalid(f"Invalid value at '{path}.cropHintsParams.aspectRatios': expected numbers.")
+    if len(ratios) > MAX_ASPECT_RATIOS:
+        raise _invalid(
+            f"Invalid value at '{path}.cropHintsParams.aspectRatios': at most "
+            f"{MAX_ASPECT_RATIOS} aspect ratios are allowed; got {len(ratios)}."
+        )
+    if any(not 0.1 <= r <= 10 for r in ratios):
+        raise _invalid(
+            f"Invalid value at '{path}.cropHintsParams.aspectRatios': each must be in [0.1, 10]."
+        )
+    return tuple(float(r) for r in ratios)
 
 
 def _parse_image(image: Any, path: str) -> tuple[bytes | None, str | None]:
@@ -294,6 +316,33 @@ def image_response(
     out: dict[str, Any] = {}
     if result is not None and result.labels:
         out["labelAnnotations"] = [_label(label) for label in result.labels]
+    if result is not None and result.colors is not None:
+        colors = [
+            _omit_zero(
+                {
+                    "color": _omit_zero(
+                        {"red": float(c.red), "green": float(c.green), "blue": float(c.blue)}
+                    ),
+                    "score": c.score,
+                    "pixelFraction": c.pixel_fraction,
+                }
+            )
+            for c in result.colors
+        ]
+        out["imagePropertiesAnnotation"] = {"dominantColors": {"colors": colors}}
+    if result is not None and result.crop_hints is not None:
+        out["cropHintsAnnotation"] = {
+            "cropHints": [
+                _omit_zero(
+                    {
+                        "boundingPoly": {"vertices": _vertices(h.left, h.top, h.right, h.bottom)},
+                        "confidence": h.confidence,
+                        "importanceFraction": h.importance_fraction,
+                    }
+                )
+                for h in result.crop_hints
+            ]
+        }
     failure = error or (result.error if result is not None else None)
     if failure is not None:
         out["error"] = status(failure)
@@ -306,6 +355,16 @@ def _label(label: Any) -> dict[str, Any]:
         entry["mid"] = label.mid
     entry.update(description=label.name, score=label.score, topicality=label.score)
     return entry
+
+
+def _vertices(left: int, top: int, right: int, bottom: int) -> list[dict[str, int]]:
+    """Four pixel vertices, clockwise from top-left; zero coordinates omitted as proto3 does."""
+    corners = [(left, top), (right, top), (right, bottom), (left, bottom)]
+    return [_omit_zero({"x": x, "y": y}) for x, y in corners]
+
+
+def _omit_zero(values: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in values.items() if value != 0}
 
 
 def batch_response(responses: Sequence[Mapping[str, Any]]) -> dict[str, Any]:

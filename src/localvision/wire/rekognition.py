@@ -65,12 +65,16 @@ class InvalidImageFormatError(ImageError):
 
 @dataclass(frozen=True)
 class DetectLabelsRequest:
-    """A parsed ``DetectLabels`` call."""
+    """A parsed ``DetectLabels`` call: labels and/or image properties."""
 
     image: bytes
-    feature: FeatureRequest
+    features: tuple[FeatureRequest, ...]
     inclusion: frozenset[str] = frozenset()
     exclusion: frozenset[str] = frozenset()
+
+    @property
+    def wants_labels(self) -> bool:
+        return any(f.feature is Feature.LABELS for f in self.features)
 
 
 def operation(target: str | None, supported: Sequence[str]) -> str:
@@ -136,14 +140,28 @@ def parse_detect_labels(body: Any) -> DetectLabelsRequest:
         raise InvalidParameterError(
             f"Features must list GENERAL_LABELS and/or IMAGE_PROPERTIES; got {features!r}."
         )
+    settings = body.get("Settings") or {}
+    if not isinstance(settings, dict):
+        raise InvalidParameterError("Settings must be an object.")
+    general = settings.get("GeneralLabels") or {}
+    wanted: list[FeatureRequest] = []
+    if "GENERAL_LABELS" in features:
+        wanted.append(
+            FeatureRequest(
+                Feature.LABELS, max_results=max_labels or None, min_score=min_confidence / 100
+            )
+        )
     if "IMAGE_PROPERTIES" in features:
-        raise FeatureNotAvailableError("IMAGE_PROPERTIES is not supported by this server yet.")
-    general = (body.get("Settings") or {}).get("GeneralLabels") or {}
+        max_colors = (settings.get("ImageProperties") or {}).get("MaxDominantColors", 10)
+        valid = isinstance(max_colors, int) and not isinstance(max_colors, bool)
+        if not valid or not 0 <= max_colors <= 20:
+            raise InvalidParameterError(
+                f"Settings.ImageProperties.MaxDominantColors must be 0 to 20; got {max_colors!r}."
+            )
+        wanted.append(FeatureRequest(Feature.COLORS, max_results=max_colors or None))
     return DetectLabelsRequest(
         image=image,
-        feature=FeatureRequest(
-            Feature.LABELS, max_results=max_labels or None, min_score=min_confidence / 100
-        ),
+        features=tuple(wanted),
         inclusion=frozenset(_names(general, "LabelInclusionFilters")),
         exclusion=frozenset(_names(general, "LabelExclusionFilters")),
     )
@@ -176,7 +194,34 @@ def detect_labels_response(
                 "Categories": [],
             }
         )
-    return {"Labels": labels, "LabelModelVersion": model_version}
+    out: dict[str, Any] = {"Labels": labels, "LabelModelVersion": model_version}
+    if result.colors is not None:
+        out["ImageProperties"] = _image_properties(result)
+    return out
+
+
+def _image_properties(result: AnnotateResult) -> dict[str, Any]:
+    """``ImageProperties``: whole-image quality and dominant colours, in percent."""
+    properties: dict[str, Any] = {}
+    if result.quality is not None:
+        properties["Quality"] = {
+            "Brightness": round(result.quality.brightness * 100, 4),
+            "Sharpness": round(result.quality.sharpness * 100, 4),
+            "Contrast": round(result.quality.contrast * 100, 4),
+        }
+    properties["DominantColors"] = [
+        {
+            "Red": c.red,
+            "Green": c.green,
+            "Blue": c.blue,
+            "HexCode": c.hex.removeprefix("#"),
+            "CSSColor": c.name or "",
+            "SimplifiedColor": c.simple_name or "",
+            "PixelPercent": round(c.pixel_fraction * 100, 4),
+        }
+        for c in result.colors or []
+    ]
+    return properties
 
 
 # Our errors to Rekognition's modelled ones, first match along the MRO wins: (type, HTTP).
