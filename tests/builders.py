@@ -37,3 +37,84 @@ def colour_classifier_onnx(path: Path, *, size: int = 16, batch: str | int = "N"
     model.ir_version = 8
     onnx.checker.check_model(model)
     onnx.save(model, str(path))
+
+
+def constant_detector_onnx(path: Path, outputs: dict[str, np.ndarray], *, size: int = 64) -> None:
+    """Write an ONNX "detector" whose outputs are the given constants, whatever the image.
+
+    The image input ``[B, 3, size, size]`` still feeds every output (times zero), so the graph
+    runs like a real detector and its batch axis broadcasts.
+    """
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    nodes = [
+        helper.make_node("ReduceMean", ["image"], ["mean"], axes=[1, 2, 3], keepdims=1),
+        helper.make_node("Mul", ["mean", "zero"], ["nothing"]),
+    ]
+    initializers = [numpy_helper.from_array(np.zeros((1, 1, 1, 1), np.float32), "zero")]
+    graph_outputs = []
+    for name, value in outputs.items():
+        value = np.asarray(value, np.float32)
+        const = f"{name}_value"
+        initializers.append(numpy_helper.from_array(value, const))
+        squeezed = f"{name}_zero"
+        axes = f"{name}_axes"
+        # Reshape the [B,1,1,1] zero to [B, 1, ...] so it broadcasts over the constant.
+        shape = np.array([-1] + [1] * (value.ndim - 1), np.int64)
+        initializers.append(numpy_helper.from_array(shape, axes))
+        nodes.append(helper.make_node("Reshape", ["nothing", axes], [squeezed]))
+        nodes.append(helper.make_node("Add", [squeezed, const], [name]))
+        dims = ["B", *value.shape[1:]]
+        graph_outputs.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, dims))
+    graph = helper.make_graph(
+        nodes,
+        "detector",
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["B", 3, size, size])],
+        graph_outputs,
+        initializer=initializers,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+
+
+# Five candidate boxes on a 64x64 input: (centre x, centre y, width, height, class, score).
+DETECTIONS = [
+    (16, 32, 16, 16, 0, 0.9),  # A: cat, kept
+    (17, 32, 16, 16, 0, 0.8),  # B: cat, overlaps A: suppressed
+    (16, 32, 16, 16, 1, 0.7),  # C: dog, same place as A but another class: kept
+    (48, 32, 8, 8, 1, 0.1),  # D: below the score threshold
+    (48, 40, 10, 10, 0, 0.6),  # E: cat, kept
+]
+
+
+def yolov8_table(detections: list[tuple[float, ...]] = DETECTIONS, classes: int = 2) -> np.ndarray:
+    """``[1, 4 + classes, N]`` as a YOLOv8 export lays it out."""
+    table = np.zeros((1, 4 + classes, len(detections)), np.float32)
+    for i, (cx, cy, w, h, cls, score) in enumerate(detections):
+        table[0, :4, i] = (cx, cy, w, h)
+        table[0, 4 + int(cls), i] = score
+    return table
+
+
+def ssd_outputs(
+    detections: list[tuple[float, ...]] = DETECTIONS, size: int = 64
+) -> dict[str, np.ndarray]:
+    """SSD-style outputs: normalised [ymin, xmin, ymax, xmax] boxes, scores, classes, count."""
+    boxes = np.array(
+        [
+            [(cy - h / 2) / size, (cx - w / 2) / size, (cy + h / 2) / size, (cx + w / 2) / size]
+            for cx, cy, w, h, _, _ in detections
+        ],
+        np.float32,
+    )[None]
+    scores = np.array([[d[5] for d in detections]], np.float32)
+    classes = np.array([[d[4] for d in detections]], np.float32)
+    return {
+        "detection_boxes": boxes,
+        "detection_scores": scores,
+        "detection_classes": classes,
+        "num_detections": np.array([[len(detections)]], np.float32),
+    }

@@ -21,18 +21,22 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import FeatureNotAvailableError, InferenceError, LocalVisionError
+from .errors import FeatureNotAvailableError, InferenceError, LocalVisionError, ModelCardError
 from .images import DEFAULT_LIMITS, ImageLimits, decode_image, describe_source
 from .models.model import Model
 from .tasks.base import Task
 from .tasks.classify import ClassifyTask
 from .tasks.colors import ColorsTask
 from .tasks.crop_hints import CropHintsTask
+from .tasks.objects import ObjectsTask
 from .types import AnnotateRequest, AnnotateResult, Feature, FeatureRequest
 
 __all__ = ["BUILTIN_FEATURES", "LocalEngine", "task_for"]
 
-_TASKS: dict[Feature, type[ClassifyTask]] = {Feature.LABELS: ClassifyTask}
+_TASKS: dict[Feature, type[ClassifyTask] | type[ObjectsTask]] = {
+    Feature.LABELS: ClassifyTask,
+    Feature.OBJECTS: ObjectsTask,
+}
 BUILTIN_FEATURES = frozenset({Feature.COLORS, Feature.CROP_HINTS})
 """Features every engine answers without a model."""
 
@@ -41,15 +45,24 @@ def _builtin_tasks() -> dict[Feature, Task]:
     return {Feature.COLORS: ColorsTask(), Feature.CROP_HINTS: CropHintsTask()}
 
 
+_TASK_OF_FEATURE = {Feature.LABELS: "classify", Feature.OBJECTS: "detect"}
+
+
 def task_for(feature: Feature, model: Model) -> Task:
     """The task answering ``feature`` with ``model``."""
-    try:
-        return _TASKS[feature](model)
-    except KeyError:
+    if feature not in _TASKS:
         raise FeatureNotAvailableError(
             f"localvision cannot answer {feature.value!r} with a model yet.",
             hint=f"Supported with a model: {', '.join(f.value for f in _TASKS)}.",
-        ) from None
+        )
+    wanted = _TASK_OF_FEATURE[feature]
+    if model.card.task != wanted:
+        raise ModelCardError(
+            f"Model {model.name!r} is a {model.card.task} model; {feature.value!r} needs a "
+            f"{wanted} model.",
+            hint=f'If the card is wrong, set task = "{wanted}" in its .card.toml.',
+        )
+    return _TASKS[feature](model)
 
 
 @dataclass

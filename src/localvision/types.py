@@ -28,6 +28,7 @@ __all__ = [
     "Color",
     "CropHint",
     "DecodedImage",
+    "DetectedObject",
     "Feature",
     "FeatureRequest",
     "ImageInput",
@@ -191,6 +192,19 @@ class CropHint:
     aspect_ratio: float
 
 
+@dataclass(frozen=True, slots=True)
+class DetectedObject:
+    """An object found in the image: its class, score and box in pixels of the original."""
+
+    name: str
+    score: float
+    left: float
+    top: float
+    right: float
+    bottom: float
+    index: int = -1
+
+
 @dataclass(slots=True)
 class AnnotateResult:
     """Everything found in one image, or the error that stopped it.
@@ -207,6 +221,7 @@ class AnnotateResult:
     colors: list[Color] | None = None
     quality: ImageQuality | None = None
     crop_hints: list[CropHint] | None = None
+    objects: list[DetectedObject] | None = None
     error: LocalVisionError | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -254,6 +269,16 @@ class AnnotateResult:
                     "importance_fraction": round(h.importance_fraction, 6),
                 }
                 for h in self.crop_hints
+            ]
+        if self.objects is not None:
+            out["objects"] = [
+                {
+                    "label": o.name,
+                    "score": round(o.score, 6),
+                    "index": o.index,
+                    "box": [round(v, 2) for v in (o.left, o.top, o.right, o.bottom)],
+                }
+                for o in self.objects
             ]
         out.update(self.extra)
         if self.error is not None:

@@ -221,3 +221,33 @@ def test_annotate_auto_includes_labels_when_a_model_is_given(
     code, out, _ = run("annotate", str(photos / "red.jpg"), "-m", str(colour_model_path), "--json")
     line = json_lines(out)[0]
     assert code == 0 and line["labels"][0]["label"] == "red" and "colors" in line
+
+
+def test_annotate_with_a_detector_reports_objects(photos: Path, tmp_path: Path) -> None:
+    pytest.importorskip("onnx")
+    from ..builders import constant_detector_onnx, yolov8_table
+
+    detector = tmp_path / "detector.onnx"
+    constant_detector_onnx(detector, {"output0": yolov8_table()})
+    code, out, _ = run(
+        "annotate",
+        str(photos / "red.jpg"),
+        "-m",
+        str(detector),
+        "--labels",
+        str(_labels(tmp_path, ["cat", "dog"])),
+        "--json",
+    )
+    line = json_lines(out)[0]
+    assert code == 0 and "labels" not in line
+    assert [o["label"] for o in line["objects"]] == ["cat", "dog", "cat"]
+    code, out, _ = run(
+        "annotate", str(photos / "red.jpg"), "-m", str(detector), "--features", "labels"
+    )
+    assert code == 2
+
+
+def _labels(folder: Path, names: list[str]) -> Path:
+    path = folder / "labels.txt"
+    path.write_text("\n".join(names) + "\n")
+    return path

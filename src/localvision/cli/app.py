@@ -153,20 +153,24 @@ def annotate(
             providers=providers,
             allow_pickle=allow_pickle,
         )
-        wanted = _parse_features(features, model is not None or "labels" in settings.features)
+        given = resolve_model(model, settings, labels=labels) if model else None
+        with_models = {Feature(f) for f in settings.features if f in _MODEL_FEATURES}
+        if given is not None:
+            with_models.add(Feature.OBJECTS if given.card.task == "detect" else Feature.LABELS)
+        wanted = _parse_features(features, with_models)
         ratios = check_aspect_ratios(_numbers(aspect_ratios)) if aspect_ratios else ()
         models: dict[Feature, Model] = {}
         for feature in wanted:
             if feature in BUILTIN_FEATURES:
                 continue
-            name = model or settings.features.get(feature.value)
-            if name is None:
+            name = settings.features.get(feature.value)
+            if given is None and name is None:
                 raise FeatureNotAvailableError(
                     f"No model is configured for {feature.value!r}.",
                     hint=f'Pass --model PATH, or set [features] {feature.value} = "NAME" '
                     "in localvision.toml.",
                 )
-            models[feature] = resolve_model(name, settings, labels=labels)
+            models[feature] = given or resolve_model(str(name), settings, labels=labels)
         requests = [
             FeatureRequest(
                 f,
@@ -180,12 +184,15 @@ def annotate(
     raise typer.Exit(code)
 
 
-def _parse_features(text: str, have_labels_model: bool) -> list[Feature]:
-    """The features named in ``text``; ``auto``: labels when a model is at hand, and the
+_MODEL_FEATURES = ("labels", "objects")
+
+
+def _parse_features(text: str, with_models: set[Feature]) -> list[Feature]:
+    """The features named in ``text``; ``auto``: those a model at hand answers, and the
     features that need none."""
     if text.strip().lower() == "auto":
-        builtin = [Feature.COLORS, Feature.CROP_HINTS]
-        return [Feature.LABELS, *builtin] if have_labels_model else builtin
+        modelled = [f for f in (Feature.LABELS, Feature.OBJECTS) if f in with_models]
+        return [*modelled, Feature.COLORS, Feature.CROP_HINTS]
     wanted: list[Feature] = []
     for part in text.split(","):
         if not part.strip():

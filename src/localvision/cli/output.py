@@ -56,6 +56,13 @@ def _describe(result: AnnotateResult) -> str:
             parts.append(", ".join(f"{_short(lab.name)} {lab.score:.1%}" for lab in result.labels))
         else:
             parts.append("[dim]no label above the minimum score[/dim]")
+    if result.objects is not None:
+        found = ", ".join(
+            f"{_short(o.name)} {o.score:.0%} at "
+            f"({o.left:.0f},{o.top:.0f})-({o.right:.0f},{o.bottom:.0f})"
+            for o in result.objects[:10]
+        )
+        parts.append(f"objects: {found or 'none'}")
     if result.colors:
         swatches = ", ".join(
             f"[on {c.hex}]  [/] {c.name} {c.pixel_fraction:.0%}" for c in result.colors[:5]

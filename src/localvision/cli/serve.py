@@ -42,6 +42,10 @@ def serve(
     labels_model: Annotated[
         str | None, typer.Option("--labels-model", help="The served model answering labels.")
     ] = None,
+    objects_model: Annotated[
+        str | None,
+        typer.Option("--objects-model", help="The served detection model answering objects."),
+    ] = None,
     insecure: Annotated[
         bool, typer.Option("--insecure", help="Listen beyond loopback without credentials.")
     ] = False,
@@ -59,7 +63,13 @@ def serve(
     _configure_logging(log_level)
     with reported():
         settings = _server_settings(
-            load_settings(config), host, port, grpc_port, model, labels_model, insecure
+            load_settings(config),
+            host,
+            port,
+            grpc_port,
+            model,
+            {"labels": labels_model, "objects": objects_model},
+            insecure,
         )
         _check_exposure(settings)
         state = ServerState(settings)
@@ -99,7 +109,7 @@ def _server_settings(
     port: int | None,
     grpc_port: int | None,
     models: list[str] | None,
-    labels_model: str | None,
+    feature_models: dict[str, str | None],
     insecure: bool,
 ) -> Settings:
     configured = dict(settings.models)
@@ -112,8 +122,7 @@ def _server_settings(
             )
         configured[name.strip()] = ModelConfig(path=str(Path(path.strip()).expanduser()))
     features = dict(settings.features)
-    if labels_model:
-        features["labels"] = labels_model
+    features.update({feature: name for feature, name in feature_models.items() if name})
     listen = {"host": host, "port": port, "grpc_port": grpc_port}
     server = settings.server.model_copy(
         update={k: v for k, v in listen.items() if v is not None}

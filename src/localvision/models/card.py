@@ -48,6 +48,9 @@ __all__ = [
     "resolve_card",
 ]
 
+TASKS = ("classify", "detect")
+DEFAULT_SCORE_THRESHOLD = 0.25
+DEFAULT_IOU_THRESHOLD = 0.45
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 DEFAULT_INPUT_SIZE = 224
@@ -112,6 +115,11 @@ class CardFields(BaseModel):
     output_activation: OutputActivation | None = None
     multi_label: bool | None = None
     background_class: bool | None = None
+    score_threshold: float | None = Field(None, ge=0, le=1)
+    iou_threshold: float | None = Field(None, ge=0, le=1)
+    detection_format: str | None = Field(
+        None, pattern="^(auto|yolov8|yolov5|boxes_scores_classes)$"
+    )
     license: str | None = Field(None, validation_alias=AliasChoices("license", "licence"))
     source: str | None = None
 
@@ -156,6 +164,9 @@ class ModelCard:
     output_activation: OutputActivation
     multi_label: bool
     background_class: bool
+    score_threshold: float = DEFAULT_SCORE_THRESHOLD
+    iou_threshold: float = DEFAULT_IOU_THRESHOLD
+    detection_format: str = "auto"
     labels: tuple[str, ...] | None = None
     name: str | None = None
     description: str | None = None
@@ -198,6 +209,9 @@ _FIELD_ORDER = (
     "output_activation",
     "multi_label",
     "background_class",
+    "score_threshold",
+    "iou_threshold",
+    "detection_format",
     "labels",
     "license",
     "source",
@@ -300,10 +314,20 @@ def resolve_card(
         default("input_range", InputRange.RAW)
     else:
         default("input_range", InputRange.UNIT)
-        if merged["input_range"] == InputRange.UNIT and provenance["input_range"] == "default":
+        imagenet = merged["task"] == "classify"  # detectors (YOLO exports) take plain 0..1
+        if (
+            imagenet
+            and merged["input_range"] == InputRange.UNIT
+            and (provenance["input_range"] == "default")
+        ):
             default("mean", IMAGENET_MEAN)
             default("std", IMAGENET_STD)
-    default("resize", ResizeMode.CENTER_CROP)
+    default(
+        "resize", ResizeMode.LETTERBOX if merged["task"] == "detect" else ResizeMode.CENTER_CROP
+    )
+    default("score_threshold", DEFAULT_SCORE_THRESHOLD)
+    default("iou_threshold", DEFAULT_IOU_THRESHOLD)
+    default("detection_format", "auto")
     default("output_activation", OutputActivation.AUTO)
     default("multi_label", merged.get("output_activation") == OutputActivation.SIGMOID)
     labels: list[str] | None = merged.get("labels")
@@ -321,7 +345,16 @@ def resolve_card(
             f"{list(fixed_input_size)}.",
             hint="Remove input_size from the card or fix it to match the model.",
         )
-    if labels is not None and num_classes is not None and len(labels) != num_classes:
+    if merged["task"] not in TASKS:
+        raise ModelCardError(
+            f"The card's task {merged['task']!r} is not one of: {', '.join(TASKS)}."
+        )
+    if (
+        merged["task"] == "classify"
+        and labels is not None
+        and num_classes is not None
+        and len(labels) != num_classes
+    ):
         raise ModelCardError(
             f"The labels (from {provenance['labels']}) number {len(labels)}, "
             f"but the model outputs {num_classes} classes.",
@@ -339,6 +372,9 @@ def resolve_card(
         output_activation=OutputActivation(merged["output_activation"]),
         multi_label=bool(merged["multi_label"]),
         background_class=bool(merged["background_class"]),
+        score_threshold=float(merged["score_threshold"]),
+        iou_threshold=float(merged["iou_threshold"]),
+        detection_format=str(merged["detection_format"]),
         labels=tuple(labels) if labels is not None else None,
         name=merged.get("name"),
         description=merged.get("description"),

@@ -19,7 +19,7 @@ from .card import (
 )
 from .formats import detect_format, open_runtime
 from .model import Model
-from .runtime import RuntimeOptions
+from .runtime import Runtime, RuntimeOptions
 
 __all__ = ["load_model"]
 
@@ -59,8 +59,11 @@ def load_model(
             raise ModelCardError(f"{file} has no inputs or no outputs.")
         spec = runtime.inputs[0]
         output_shape = runtime.outputs[0].shape
+        hints = runtime.hints()
+        if hints.task is None:
+            hints = hints.model_copy(update={"task": infer_task(runtime)})
         resolved = resolve_card(
-            [("model", runtime.hints()), ("card", sidecar), ("user", user)],
+            [("model", hints), ("card", sidecar), ("user", user)],
             input_shape=spec.shape,
             input_is_integer=spec.is_integer,
             num_classes=output_shape[-1] if output_shape else None,
@@ -69,6 +72,23 @@ def load_model(
         runtime.close()
         raise
     return Model(name=name or file.stem, path=file, format=fmt, runtime=runtime, card=resolved)
+
+
+def infer_task(runtime: Runtime) -> str:
+    """``detect`` for the output layouts of common detector exports, else ``classify``.
+
+    A YOLO export has one 3-D output such as ``[1, 84, 8400]``; SSD-style exports have several
+    outputs, one of them boxes ``[..., 4]``. A classifier has one ``[N, classes]`` output.
+    """
+    outputs = runtime.outputs
+    if len(outputs) == 1:
+        shape = outputs[0].shape
+        if len(shape) == 3 and all(d is None or d >= 5 for d in shape[1:]):
+            return "detect"
+        return "classify"
+    if any(len(o.shape) >= 2 and o.shape[-1] == 4 for o in outputs):
+        return "detect"
+    return "classify"
 
 
 def _user_fields(

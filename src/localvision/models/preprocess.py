@@ -17,7 +17,7 @@ from ..types import DecodedImage
 from .card import InputRange, Layout, ModelCard, ResizeMode
 from .runtime import TensorSpec
 
-__all__ = ["LETTERBOX_FILL", "crop_box", "min_side_needed", "to_tensor"]
+__all__ = ["LETTERBOX_FILL", "crop_box", "letterbox_geometry", "min_side_needed", "to_tensor"]
 
 LETTERBOX_FILL = (114, 114, 114)  # the grey YOLO-style exports are trained with
 
@@ -61,12 +61,20 @@ def _resize(image: Image.Image, target: tuple[int, int], mode: ResizeMode) -> Im
         return image.resize(target, Image.Resampling.BILINEAR)
     if mode == ResizeMode.CENTER_CROP:
         return image.resize(target, Image.Resampling.BILINEAR, box=crop_box(image.size, target))
-    scale = min(target[0] / image.width, target[1] / image.height)
-    inner = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    _, inner, offset = letterbox_geometry(image.size, target)
     canvas = Image.new(image.mode, target, LETTERBOX_FILL if image.mode == "RGB" else 114)
-    offset = ((target[0] - inner[0]) // 2, (target[1] - inner[1]) // 2)
     canvas.paste(image.resize(inner, Image.Resampling.BILINEAR), offset)
     return canvas
+
+
+def letterbox_geometry(
+    size: tuple[int, int], target: tuple[int, int]
+) -> tuple[float, tuple[int, int], tuple[int, int]]:
+    """How ``size`` (w, h) fits centred in ``target`` (w, h): scale, inner size, offset."""
+    scale = min(target[0] / size[0], target[1] / size[1])
+    inner = (max(1, round(size[0] * scale)), max(1, round(size[1] * scale)))
+    offset = ((target[0] - inner[0]) // 2, (target[1] - inner[1]) // 2)
+    return scale, inner, offset
 
 
 def _affine(card: ModelCard, channels: int) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:

@@ -64,13 +64,14 @@ async def dispatch(request: Request) -> Response:
 async def detect_labels(state: ServerState, body: Any) -> dict[str, Any]:
     """``DetectLabels`` with the model serving labels; confidences in percent."""
     parsed = wire.parse_detect_labels(body)
-    model = state.model_for(Feature.LABELS)
+    model = state.model_for(Feature.LABELS) or state.model_for(Feature.OBJECTS)
     if parsed.wants_labels and model is None:
         raise FeatureNotAvailableError(
-            "DetectLabels needs a classification model, and this server has none for labels.",
+            "DetectLabels needs a classification or detection model, and this server has none.",
             hint="Start localvision serve with --model NAME=PATH (and --labels-model NAME).",
         )
-    (result,) = await annotate(state, [AnnotateRequest(parsed.image, parsed.features)])
+    features = parsed.answerable(frozenset(state.features))
+    (result,) = await annotate(state, [AnnotateRequest(parsed.image, features)])
     if result.error is not None:
         raise result.error
     version = f"localvision:{model.name}" if model is not None else "localvision"

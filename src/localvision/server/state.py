@@ -33,8 +33,8 @@ log = logging.getLogger("localvision.server")
 def feature_models(settings: Settings, loaded: Mapping[str, Model]) -> dict[Feature, str]:
     """Which served model answers each feature.
 
-    ``[features]`` in config decides; without an entry for labels, a single served
-    classification model answers labels.
+    ``[features]`` in config decides; without an entry, a single served classification model
+    answers labels and a single detection model answers objects.
     """
     chosen: dict[Feature, str] = {}
     for key, name in settings.features.items():
@@ -48,9 +48,10 @@ def feature_models(settings: Settings, loaded: Mapping[str, Model]) -> dict[Feat
                 hint=f"Served models: {', '.join(loaded) or 'none'}.",
             )
         chosen[feature] = name
-    classifiers = [n for n, m in loaded.items() if m.card.task == "classify"]
-    if Feature.LABELS not in chosen and len(classifiers) == 1:
-        chosen[Feature.LABELS] = classifiers[0]
+    for feature, task in ((Feature.LABELS, "classify"), (Feature.OBJECTS, "detect")):
+        candidates = [n for n, m in loaded.items() if m.card.task == task]
+        if feature not in chosen and len(candidates) == 1:
+            chosen[feature] = candidates[0]
     return chosen
 
 

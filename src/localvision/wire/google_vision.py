@@ -330,6 +330,17 @@ def image_response(
             for c in result.colors
         ]
         out["imagePropertiesAnnotation"] = {"dominantColors": {"colors": colors}}
+    if result is not None and result.objects and result.width and result.height:
+        out["localizedObjectAnnotations"] = [
+            {
+                "name": o.name,
+                "score": o.score,
+                "boundingPoly": {
+                    "normalizedVertices": _normalized_vertices(o, result.width, result.height)
+                },
+            }
+            for o in result.objects
+        ]
     if result is not None and result.crop_hints is not None:
         out["cropHintsAnnotation"] = {
             "cropHints": [
@@ -361,6 +372,14 @@ def _vertices(left: int, top: int, right: int, bottom: int) -> list[dict[str, in
     """Four pixel vertices, clockwise from top-left; zero coordinates omitted as proto3 does."""
     corners = [(left, top), (right, top), (right, bottom), (left, bottom)]
     return [_omit_zero({"x": x, "y": y}) for x, y in corners]
+
+
+def _normalized_vertices(box: Any, width: int, height: int) -> list[dict[str, float]]:
+    """A box as four vertices in 0..1 of the image, clockwise from top-left."""
+    left, right = box.left / width, box.right / width
+    top, bottom = box.top / height, box.bottom / height
+    corners = [(left, top), (right, top), (right, bottom), (left, bottom)]
+    return [_omit_zero({"x": round(x, 6), "y": round(y, 6)}) for x, y in corners]
 
 
 def _omit_zero(values: dict[str, Any]) -> dict[str, Any]:

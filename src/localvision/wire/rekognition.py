@@ -76,6 +76,13 @@ class DetectLabelsRequest:
     def wants_labels(self) -> bool:
         return any(f.feature is Feature.LABELS for f in self.features)
 
+    def answerable(self, available: frozenset[Feature]) -> tuple[FeatureRequest, ...]:
+        """The features to run: labels and objects only where a model answers them."""
+        optional = (Feature.LABELS, Feature.OBJECTS)
+        return tuple(
+            f for f in self.features if f.feature not in optional or f.feature in available
+        )
+
 
 def operation(target: str | None, supported: Sequence[str]) -> str:
     """The operation named by an ``X-Amz-Target`` header, if this server answers it."""
@@ -151,6 +158,7 @@ def parse_detect_labels(body: Any) -> DetectLabelsRequest:
                 Feature.LABELS, max_results=max_labels or None, min_score=min_confidence / 100
             )
         )
+        wanted.append(FeatureRequest(Feature.OBJECTS, min_score=min_confidence / 100))
     if "IMAGE_PROPERTIES" in features:
         max_colors = (settings.get("ImageProperties") or {}).get("MaxDominantColors", 10)
         valid = isinstance(max_colors, int) and not isinstance(max_colors, bool)
@@ -178,26 +186,47 @@ def detect_labels_response(
     result: AnnotateResult, request: DetectLabelsRequest, *, model_version: str
 ) -> dict[str, Any]:
     """The ``DetectLabelsResponse`` body: labels with confidence in percent."""
-    labels = []
+    entries: dict[str, dict[str, Any]] = {}
     for label in result.labels or []:
-        if request.inclusion and label.name not in request.inclusion:
-            continue
-        if label.name in request.exclusion:
-            continue
-        labels.append(
-            {
-                "Name": label.name,
-                "Confidence": round(label.score * 100, 4),
-                "Instances": [],
-                "Parents": [],
-                "Aliases": [],
-                "Categories": [],
-            }
+        entries[label.name] = _label_entry(label.name, label.score)
+    for found in result.objects or []:
+        entry = entries.setdefault(found.name, _label_entry(found.name, found.score))
+        entry["Confidence"] = max(entry["Confidence"], round(found.score * 100, 4))
+        entry["Instances"].append(
+            {"BoundingBox": _ratio_box(found, result), "Confidence": round(found.score * 100, 4)}
         )
+    labels = [
+        entry
+        for name, entry in entries.items()
+        if (not request.inclusion or name in request.inclusion) and name not in request.exclusion
+    ]
+    labels.sort(key=lambda entry: -entry["Confidence"])
     out: dict[str, Any] = {"Labels": labels, "LabelModelVersion": model_version}
     if result.colors is not None:
         out["ImageProperties"] = _image_properties(result)
     return out
+
+
+def _label_entry(name: str, score: float) -> dict[str, Any]:
+    return {
+        "Name": name,
+        "Confidence": round(score * 100, 4),
+        "Instances": [],
+        "Parents": [],
+        "Aliases": [],
+        "Categories": [],
+    }
+
+
+def _ratio_box(found: Any, result: AnnotateResult) -> dict[str, float]:
+    """A box as Rekognition gives it: ratios of the image size, origin top-left."""
+    width, height = result.width or 1, result.height or 1
+    return {
+        "Width": round((found.right - found.left) / width, 6),
+        "Height": round((found.bottom - found.top) / height, 6),
+        "Left": round(found.left / width, 6),
+        "Top": round(found.top / height, 6),
+    }
 
 
 def _image_properties(result: AnnotateResult) -> dict[str, Any]:
