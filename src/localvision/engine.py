@@ -28,6 +28,7 @@ from .tasks.base import Task
 from .tasks.classify import ClassifyTask
 from .tasks.colors import ColorsTask
 from .tasks.crop_hints import CropHintsTask
+from .tasks.faces import FacesTask, faces_available
 from .tasks.objects import ObjectsTask
 from .types import AnnotateRequest, AnnotateResult, Feature, FeatureRequest
 
@@ -37,12 +38,15 @@ _TASKS: dict[Feature, type[ClassifyTask] | type[ObjectsTask]] = {
     Feature.LABELS: ClassifyTask,
     Feature.OBJECTS: ObjectsTask,
 }
-BUILTIN_FEATURES = frozenset({Feature.COLORS, Feature.CROP_HINTS})
-"""Features every engine answers without a model."""
+BUILTIN_FEATURES = frozenset({Feature.COLORS, Feature.CROP_HINTS, Feature.FACES})
+"""Features answered without a user model (faces with the ``faces`` extra installed)."""
 
 
 def _builtin_tasks() -> dict[Feature, Task]:
-    return {Feature.COLORS: ColorsTask(), Feature.CROP_HINTS: CropHintsTask()}
+    tasks: dict[Feature, Task] = {Feature.COLORS: ColorsTask(), Feature.CROP_HINTS: CropHintsTask()}
+    if faces_available():
+        tasks[Feature.FACES] = FacesTask()
+    return tasks
 
 
 _TASK_OF_FEATURE = {Feature.LABELS: "classify", Feature.OBJECTS: "detect"}
@@ -204,6 +208,11 @@ def _fail(result: AnnotateResult, error: LocalVisionError) -> None:
 
 
 def _missing(feature: Feature) -> FeatureNotAvailableError:
+    if feature is Feature.FACES:
+        return FeatureNotAvailableError(
+            "Face detection needs OpenCV, which is not installed.",
+            hint="pip install 'localvision[faces]'",
+        )
     return FeatureNotAvailableError(
         f"No model is configured for {feature.value!r}.",
         hint=f'Configure one: [features] {feature.value} = "NAME" in localvision.toml, '

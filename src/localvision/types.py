@@ -29,6 +29,7 @@ __all__ = [
     "CropHint",
     "DecodedImage",
     "DetectedObject",
+    "Face",
     "Feature",
     "FeatureRequest",
     "ImageInput",
@@ -205,6 +206,24 @@ class DetectedObject:
     index: int = -1
 
 
+@dataclass(frozen=True, slots=True)
+class Face:
+    """A face: its box in pixels of the original, the detector's confidence, and what was
+    measured on it. Landmarks and angles are present only when the detector estimates them."""
+
+    left: float
+    top: float
+    right: float
+    bottom: float
+    confidence: float
+    brightness: float | None = None
+    sharpness: float | None = None
+    landmarks: tuple[tuple[str, float, float], ...] = ()
+    roll: float | None = None
+    yaw: float | None = None
+    pitch: float | None = None
+
+
 @dataclass(slots=True)
 class AnnotateResult:
     """Everything found in one image, or the error that stopped it.
@@ -222,6 +241,7 @@ class AnnotateResult:
     quality: ImageQuality | None = None
     crop_hints: list[CropHint] | None = None
     objects: list[DetectedObject] | None = None
+    faces: list[Face] | None = None
     error: LocalVisionError | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -279,6 +299,16 @@ class AnnotateResult:
                     "box": [round(v, 2) for v in (o.left, o.top, o.right, o.bottom)],
                 }
                 for o in self.objects
+            ]
+        if self.faces is not None:
+            out["faces"] = [
+                {
+                    "box": [round(v, 2) for v in (f.left, f.top, f.right, f.bottom)],
+                    "confidence": round(f.confidence, 6),
+                }
+                | ({"brightness": round(f.brightness, 4)} if f.brightness is not None else {})
+                | ({"sharpness": round(f.sharpness, 4)} if f.sharpness is not None else {})
+                for f in self.faces
             ]
         out.update(self.extra)
         if self.error is not None:

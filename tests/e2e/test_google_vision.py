@@ -290,3 +290,16 @@ def test_seventeen_crop_aspect_ratios_are_invalid(colour_server: LiveServer) -> 
     }
     response = post(colour_server, body)
     assert response.status_code == 400 and "at most 16" in response.json()["error"]["message"]
+
+
+def test_face_detection_on_a_real_photo(colour_server: LiveServer, photos_dir: Path) -> None:
+    pytest.importorskip("cv2")
+    client = client_for(colour_server)
+    response = client.face_detection(
+        image=vision.Image(content=(photos_dir / "face.jpg").read_bytes())
+    )
+    assert len(response.face_annotations) == 4
+    best = response.face_annotations[0]
+    assert len(best.bounding_poly.vertices) == 4 and 0.5 < best.detection_confidence <= 1
+    assert best.joy_likelihood == vision.Likelihood.UNKNOWN  # not estimated, not invented
+    assert not best.landmarks

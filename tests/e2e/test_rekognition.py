@@ -191,3 +191,19 @@ def test_image_properties_with_and_without_labels(colour_server: LiveServer) -> 
             Features=["IMAGE_PROPERTIES"],
             Settings={"ImageProperties": {"MaxDominantColors": 21}},
         )
+
+
+def test_detect_faces_on_a_real_photo(colour_server: LiveServer, photos_dir: Path) -> None:
+    pytest.importorskip("cv2")
+    client = client_for(colour_server)
+    buffer = io.BytesIO()  # Rekognition takes JPEG and PNG only
+    Image.open(photos_dir / "grace_hopper.bmp").save(buffer, "JPEG")
+    (face,) = client.detect_faces(Image={"Bytes": buffer.getvalue()}, Attributes=["ALL"])[
+        "FaceDetails"
+    ]
+    box = face["BoundingBox"]
+    assert 0 < box["Left"] < 1 and 0 < box["Width"] < 1 and 50 < face["Confidence"] <= 100
+    assert set(face["Quality"]) == {"Brightness", "Sharpness"}
+    with pytest.raises(client.exceptions.InvalidParameterException):
+        client.detect_faces(Image={"Bytes": buffer.getvalue()}, Attributes=["TELEPATHY"])
+    assert client.detect_faces(Image={"Bytes": solid_jpeg((9, 9, 9))})["FaceDetails"] == []

@@ -19,6 +19,7 @@ from ..images import describe_source
 from ..inputs import expand_image_paths
 from ..models.model import Model
 from ..tasks.crop_hints import check_aspect_ratios
+from ..tasks.faces import faces_available
 from ..types import AnnotateRequest, Feature, FeatureRequest
 from . import models as models_cli
 from . import serve as serve_cli
@@ -116,8 +117,8 @@ def annotate(
         typer.Option(
             "--features",
             "-f",
-            help="Comma-separated: labels, colors, crop_hints. Default: all this configuration "
-            "can answer (labels only with a model).",
+            help="Comma-separated: labels, objects, faces, colors, crop_hints. Default: all "
+            "this configuration can answer.",
         ),
     ] = "auto",
     model: Annotated[
@@ -192,7 +193,8 @@ def _parse_features(text: str, with_models: set[Feature]) -> list[Feature]:
     features that need none."""
     if text.strip().lower() == "auto":
         modelled = [f for f in (Feature.LABELS, Feature.OBJECTS) if f in with_models]
-        return [*modelled, Feature.COLORS, Feature.CROP_HINTS]
+        faces = [Feature.FACES] if faces_available() else []
+        return [*modelled, *faces, Feature.COLORS, Feature.CROP_HINTS]
     wanted: list[Feature] = []
     for part in text.split(","):
         if not part.strip():

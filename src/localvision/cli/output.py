@@ -63,6 +63,14 @@ def _describe(result: AnnotateResult) -> str:
             for o in result.objects[:10]
         )
         parts.append(f"objects: {found or 'none'}")
+    if result.faces is not None:
+        parts.append(
+            f"faces: {len(result.faces)}"
+            + "".join(
+                f", ({f.left:.0f},{f.top:.0f})-({f.right:.0f},{f.bottom:.0f}) {f.confidence:.0%}"
+                for f in result.faces[:5]
+            )
+        )
     if result.colors:
         swatches = ", ".join(
             f"[on {c.hex}]  [/] {c.name} {c.pixel_fraction:.0%}" for c in result.colors[:5]

@@ -25,7 +25,7 @@ __all__ = ["router"]
 
 router = APIRouter(include_in_schema=False)
 CONTENT_TYPE = "application/x-amz-json-1.1"
-OPERATIONS = ("DetectLabels",)
+OPERATIONS = ("DetectLabels", "DetectFaces")
 
 
 @router.post("/")
@@ -46,7 +46,8 @@ async def dispatch(request: Request) -> Response:
                 body=body,
                 credentials=state.settings.server.aws_credentials,
             )
-        payload = await detect_labels(state, parse_json(body))
+        handler = detect_labels if name == "DetectLabels" else detect_faces
+        payload = await handler(state, parse_json(body))
         return JSONResponse(payload, media_type=CONTENT_TYPE, headers=_ids(request_id))
     except Exception as exc:  # every failure is answered as an AWS error
         status, name, payload = wire.error_response(exc)
@@ -76,6 +77,19 @@ async def detect_labels(state: ServerState, body: Any) -> dict[str, Any]:
         raise result.error
     version = f"localvision:{model.name}" if model is not None else "localvision"
     return wire.detect_labels_response(result, parsed, model_version=version)
+
+
+async def detect_faces(state: ServerState, body: Any) -> dict[str, Any]:
+    """``DetectFaces`` with the built-in face detector."""
+    image, feature = wire.parse_detect_faces(body)
+    if state.engine is None or Feature.FACES not in state.engine.features:
+        raise FeatureNotAvailableError(
+            "DetectFaces needs OpenCV on this server.", hint="pip install 'localvision[faces]'"
+        )
+    (result,) = await annotate(state, [AnnotateRequest(image, [feature])])
+    if result.error is not None:
+        raise result.error
+    return wire.detect_faces_response(result)
 
 
 def _ids(request_id: str) -> dict[str, str]:

@@ -330,6 +330,8 @@ def image_response(
             for c in result.colors
         ]
         out["imagePropertiesAnnotation"] = {"dominantColors": {"colors": colors}}
+    if result is not None and result.faces:
+        out["faceAnnotations"] = [_face(face) for face in result.faces]
     if result is not None and result.objects and result.width and result.height:
         out["localizedObjectAnnotations"] = [
             {
@@ -372,6 +374,28 @@ def _vertices(left: int, top: int, right: int, bottom: int) -> list[dict[str, in
     """Four pixel vertices, clockwise from top-left; zero coordinates omitted as proto3 does."""
     corners = [(left, top), (right, top), (right, bottom), (left, bottom)]
     return [_omit_zero({"x": x, "y": y}) for x, y in corners]
+
+
+def _face(face: Any) -> dict[str, Any]:
+    """A ``FaceAnnotation`` with what the detector estimated; the rest stays unset (UNKNOWN)."""
+    box = [round(v) for v in (face.left, face.top, face.right, face.bottom)]
+    entry: dict[str, Any] = {
+        "boundingPoly": {"vertices": _vertices(*box)},
+        "fdBoundingPoly": {"vertices": _vertices(*box)},
+    }
+    if face.landmarks:
+        entry["landmarks"] = [
+            {"type": kind, "position": {"x": x, "y": y}} for kind, x, y in face.landmarks
+        ]
+    for field_name, value in (
+        ("rollAngle", face.roll),
+        ("panAngle", face.yaw),
+        ("tiltAngle", face.pitch),
+    ):
+        if value is not None:
+            entry[field_name] = value
+    entry["detectionConfidence"] = face.confidence
+    return entry
 
 
 def _normalized_vertices(box: Any, width: int, height: int) -> list[dict[str, float]]:

@@ -32,9 +32,11 @@ __all__ = [
     "TARGET_PREFIX",
     "DetectLabelsRequest",
     "UnknownOperationError",
+    "detect_faces_response",
     "detect_labels_response",
     "error_response",
     "operation",
+    "parse_detect_faces",
     "parse_detect_labels",
 ]
 
@@ -180,6 +182,57 @@ def _names(settings: Mapping[str, Any], key: str) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise InvalidParameterError(f"Settings.GeneralLabels.{key} must be a list of strings.")
     return value
+
+
+_FACE_ATTRIBUTES = {
+    "DEFAULT",
+    "ALL",
+    "AGE_RANGE",
+    "BEARD",
+    "EMOTIONS",
+    "EYE_DIRECTION",
+    "EYEGLASSES",
+    "EYES_OPEN",
+    "GENDER",
+    "MOUTH_OPEN",
+    "MUSTACHE",
+    "FACE_OCCLUDED",
+    "SMILE",
+    "SUNGLASSES",
+}
+
+
+def parse_detect_faces(body: Any) -> tuple[bytes, FeatureRequest]:
+    """Parse a ``DetectFacesRequest``: the image, and the attributes asked (all validated)."""
+    if not isinstance(body, dict):
+        raise SerializationError("The request body must be a JSON object.")
+    image = parse_image(body)
+    attributes = body.get("Attributes", ["DEFAULT"])
+    if not isinstance(attributes, list) or not set(attributes) <= _FACE_ATTRIBUTES:
+        raise InvalidParameterError(
+            f"Attributes must list values from {', '.join(sorted(_FACE_ATTRIBUTES))}; "
+            f"got {attributes!r}."
+        )
+    return image, FeatureRequest(Feature.FACES, max_results=100)
+
+
+def detect_faces_response(result: AnnotateResult) -> dict[str, Any]:
+    """``DetectFacesResponse``: boxes, confidence and quality; attributes not estimated are
+    left out rather than invented."""
+    details = []
+    for face in result.faces or []:
+        detail: dict[str, Any] = {
+            "BoundingBox": _ratio_box(face, result),
+            "Confidence": round(face.confidence * 100, 4),
+            "Landmarks": [],
+        }
+        if face.brightness is not None and face.sharpness is not None:
+            detail["Quality"] = {
+                "Brightness": round(face.brightness * 100, 4),
+                "Sharpness": round(face.sharpness * 100, 4),
+            }
+        details.append(detail)
+    return {"FaceDetails": details}
 
 
 def detect_labels_response(
