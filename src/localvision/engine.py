@@ -30,6 +30,7 @@ from .tasks.colors import ColorsTask
 from .tasks.crop_hints import CropHintsTask
 from .tasks.faces import FacesTask, faces_available
 from .tasks.objects import ObjectsTask
+from .tasks.text import TextTask, text_available
 from .types import AnnotateRequest, AnnotateResult, Feature, FeatureRequest
 
 __all__ = ["BUILTIN_FEATURES", "LocalEngine", "task_for"]
@@ -38,14 +39,19 @@ _TASKS: dict[Feature, type[ClassifyTask] | type[ObjectsTask]] = {
     Feature.LABELS: ClassifyTask,
     Feature.OBJECTS: ObjectsTask,
 }
-BUILTIN_FEATURES = frozenset({Feature.COLORS, Feature.CROP_HINTS, Feature.FACES})
-"""Features answered without a user model (faces with the ``faces`` extra installed)."""
+BUILTIN_FEATURES = frozenset(
+    {Feature.COLORS, Feature.CROP_HINTS, Feature.FACES, Feature.TEXT, Feature.DOCUMENT_TEXT}
+)
+"""Features answered without a user model (faces and text with their extras installed)."""
 
 
 def _builtin_tasks() -> dict[Feature, Task]:
     tasks: dict[Feature, Task] = {Feature.COLORS: ColorsTask(), Feature.CROP_HINTS: CropHintsTask()}
     if faces_available():
         tasks[Feature.FACES] = FacesTask()
+    if text_available():
+        tasks[Feature.TEXT] = TextTask(Feature.TEXT)
+        tasks[Feature.DOCUMENT_TEXT] = TextTask(Feature.DOCUMENT_TEXT)
     return tasks
 
 
@@ -212,6 +218,11 @@ def _missing(feature: Feature) -> FeatureNotAvailableError:
         return FeatureNotAvailableError(
             "Face detection needs OpenCV, which is not installed.",
             hint="pip install 'localvision[faces]'",
+        )
+    if feature in (Feature.TEXT, Feature.DOCUMENT_TEXT):
+        return FeatureNotAvailableError(
+            "Text detection needs RapidOCR, which is not installed.",
+            hint="pip install 'localvision[ocr]'",
         )
     return FeatureNotAvailableError(
         f"No model is configured for {feature.value!r}.",

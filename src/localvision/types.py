@@ -35,6 +35,8 @@ __all__ = [
     "ImageInput",
     "ImageQuality",
     "Label",
+    "TextLine",
+    "TextWord",
 ]
 
 ImageInput: TypeAlias = Union[
@@ -224,6 +226,30 @@ class Face:
     pitch: float | None = None
 
 
+Quad = tuple[tuple[float, float], tuple[float, float], tuple[float, float], tuple[float, float]]
+"""Four corners in pixels of the original: top-left, top-right, bottom-right, bottom-left in
+reading orientation (rotated text keeps that order)."""
+
+
+@dataclass(frozen=True, slots=True)
+class TextWord:
+    """One recognised word with its confidence in 0..1 and its quadrilateral."""
+
+    text: str
+    confidence: float
+    box: Quad
+
+
+@dataclass(frozen=True, slots=True)
+class TextLine:
+    """One line of text, in reading order, with its words."""
+
+    text: str
+    confidence: float
+    box: Quad
+    words: tuple[TextWord, ...] = ()
+
+
 @dataclass(slots=True)
 class AnnotateResult:
     """Everything found in one image, or the error that stopped it.
@@ -242,6 +268,7 @@ class AnnotateResult:
     crop_hints: list[CropHint] | None = None
     objects: list[DetectedObject] | None = None
     faces: list[Face] | None = None
+    text: list[TextLine] | None = None
     error: LocalVisionError | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -309,6 +336,24 @@ class AnnotateResult:
                 | ({"brightness": round(f.brightness, 4)} if f.brightness is not None else {})
                 | ({"sharpness": round(f.sharpness, 4)} if f.sharpness is not None else {})
                 for f in self.faces
+            ]
+        if self.text is not None:
+            out["text"] = "\n".join(line.text for line in self.text)
+            out["lines"] = [
+                {
+                    "text": line.text,
+                    "confidence": round(line.confidence, 6),
+                    "box": [[round(x, 1), round(y, 1)] for x, y in line.box],
+                    "words": [
+                        {
+                            "text": word.text,
+                            "confidence": round(word.confidence, 6),
+                            "box": [[round(x, 1), round(y, 1)] for x, y in word.box],
+                        }
+                        for word in line.words
+                    ],
+                }
+                for line in self.text
             ]
         out.update(self.extra)
         if self.error is not None:

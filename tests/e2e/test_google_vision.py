@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import io
 from pathlib import Path
 
 import httpx
@@ -79,9 +80,9 @@ def test_features_without_local_models_are_unimplemented_per_image(
     assert response.label_annotations[0].description == "green"  # still answered
     assert response.error.code == 12 and "LANDMARK_DETECTION" in response.error.message
     (text,) = client.batch_annotate_images(
-        requests=[image_request(solid_jpeg((1, 2, 3)), vision.Feature.Type.TEXT_DETECTION)]
+        requests=[image_request(solid_jpeg((1, 2, 3)), vision.Feature.Type.OBJECT_LOCALIZATION)]
     ).responses
-    assert text.error.code == 12 and "'text'" in text.error.message
+    assert text.error.code == 12 and "'objects'" in text.error.message
 
 
 def test_more_than_sixteen_images_is_bad_request(colour_server: LiveServer) -> None:
@@ -303,3 +304,61 @@ def test_face_detection_on_a_real_photo(colour_server: LiveServer, photos_dir: P
     assert len(best.bounding_poly.vertices) == 4 and 0.5 < best.detection_confidence <= 1
     assert best.joy_likelihood == vision.Likelihood.UNKNOWN  # not estimated, not invented
     assert not best.landmarks
+
+
+def text_image() -> bytes:
+    from PIL import Image as PILImage
+    from PIL import ImageDraw, ImageFont
+
+    image = PILImage.new("RGB", (700, 280), "white")
+    draw = ImageDraw.Draw(image)
+    font = ImageFont.load_default(size=40)
+    draw.text((30, 30), "Car Spa 0017", fill="black", font=font)
+    draw.text((30, 80), "3690 Beltline Road", fill="black", font=font)
+    draw.text((30, 210), "Open daily", fill="black", font=font)
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def test_text_and_document_text_detection(colour_server: LiveServer) -> None:
+    pytest.importorskip("rapidocr")
+    client = client_for(colour_server)
+    response = client.text_detection(image=vision.Image(content=text_image()))
+    whole, *words = response.text_annotations
+    assert whole.description == "Car Spa 0017\n3690 Beltline Road\nOpen daily\n"
+    assert [w.description for w in words] == [
+        "Car",
+        "Spa",
+        "0017",
+        "3690",
+        "Beltline",
+        "Road",
+        "Open",
+        "daily",
+    ]
+    assert len(words[0].bounding_poly.vertices) == 4
+    page = response.full_text_annotation.pages[0]
+    assert (page.width, page.height) == (700, 280)
+    assert len(page.blocks) == 2  # two close lines, then one after a gap
+    assert page.blocks[0].block_type == vision.Block.BlockType.TEXT
+    first_word = page.blocks[0].paragraphs[0].words[0]
+    assert "".join(s.text for s in first_word.symbols) == "Car"
+    space = first_word.symbols[-1].property.detected_break.type_
+    assert space == vision.TextAnnotation.DetectedBreak.BreakType.SPACE
+    assert first_word.confidence == 0  # TEXT_DETECTION: no confidences unless asked
+    document = client.document_text_detection(image=vision.Image(content=text_image()))
+    assert document.full_text_annotation.text == whole.description
+    assert 0.5 < document.full_text_annotation.pages[0].blocks[0].confidence <= 1
+
+
+def test_enum_encoding_follows_the_alt_parameter(colour_server: LiveServer) -> None:
+    pytest.importorskip("rapidocr")
+    body = {"requests": [{"image": {"content": b64(text_image())}, "features": [{"type": 5}]}]}
+    names = post(colour_server, body).json()["responses"][0]["fullTextAnnotation"]
+    numbers = post(colour_server, body, "/v1/images:annotate?%24alt=json%3Benum-encoding%3Dint")
+    block = numbers.json()["responses"][0]["fullTextAnnotation"]["pages"][0]["blocks"][0]
+    assert names["pages"][0]["blocks"][0]["blockType"] == "TEXT"
+    assert block["blockType"] == 1
+    symbols = block["paragraphs"][0]["words"][0]["symbols"]
+    assert symbols[-1]["property"]["detectedBreak"]["type"] == 1

@@ -53,7 +53,7 @@ def test_json_annotate_and_its_errors(colour_server: LiveServer) -> None:
     ]:
         answer = httpx.post(url, json=body)
         assert answer.status_code == status and answer.json()["error"]["code"] == code
-    text = httpx.post(url, json={**good, "features": ["text"]}).json()["results"][0]
+    text = httpx.post(url, json={**good, "features": ["objects"]}).json()["results"][0]
     assert text["error"]["type"] == "FeatureNotAvailableError"
 
 

@@ -207,3 +207,35 @@ def test_detect_faces_on_a_real_photo(colour_server: LiveServer, photos_dir: Pat
     with pytest.raises(client.exceptions.InvalidParameterException):
         client.detect_faces(Image={"Bytes": buffer.getvalue()}, Attributes=["TELEPATHY"])
     assert client.detect_faces(Image={"Bytes": solid_jpeg((9, 9, 9))})["FaceDetails"] == []
+
+
+def test_detect_text_lines_and_words(colour_server: LiveServer) -> None:
+    pytest.importorskip("rapidocr")
+    from PIL import ImageDraw, ImageFont
+
+    image = Image.new("RGB", (640, 200), "white")
+    draw = ImageDraw.Draw(image)
+    draw.text((20, 30), "Hello localvision", fill="black", font=ImageFont.load_default(size=44))
+    draw.text((20, 110), "Room 42", fill="black", font=ImageFont.load_default(size=44))
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    client = client_for(colour_server)
+    detections = client.detect_text(Image={"Bytes": buffer.getvalue()})["TextDetections"]
+    lines = [d for d in detections if d["Type"] == "LINE"]
+    words = [d for d in detections if d["Type"] == "WORD"]
+    assert [line["DetectedText"] for line in lines] == ["Hello localvision", "Room 42"]
+    assert [w["DetectedText"] for w in words] == ["Hello", "localvision", "Room", "42"]
+    assert [w["ParentId"] for w in words] == [0, 0, 1, 1]
+    assert [d["Id"] for d in detections] == list(range(6))
+    assert all("ParentId" not in line for line in lines)
+    box = words[0]["Geometry"]["BoundingBox"]
+    assert (
+        0 < box["Left"] < 0.2
+        and 0 < box["Width"] < 0.5
+        and len(words[0]["Geometry"]["Polygon"]) == 4
+    )
+    assert 50 < words[0]["Confidence"] <= 100
+    filtered = client.detect_text(
+        Image={"Bytes": buffer.getvalue()}, Filters={"WordFilter": {"MinBoundingBoxWidth": 0.2}}
+    )["TextDetections"]
+    assert [d["DetectedText"] for d in filtered if d["Type"] == "WORD"] == ["localvision"]

@@ -65,11 +65,13 @@ def test_a_corrupt_image_fails_alone(colour_model: Model) -> None:
 def test_a_feature_without_model_is_an_error_on_the_image_but_others_are_answered(
     colour_model: Model,
 ) -> None:
-    request = AnnotateRequest(solid_jpeg(COLOURS["green"]), [FeatureRequest(Feature.TEXT), LABELS])
+    request = AnnotateRequest(
+        solid_jpeg(COLOURS["green"]), [FeatureRequest(Feature.OBJECTS), LABELS]
+    )
     with LocalEngine({Feature.LABELS: colour_model}) as engine:
         (result,) = engine.annotate([request])
     assert isinstance(result.error, FeatureNotAvailableError)
-    assert "text" in result.error.message
+    assert "objects" in result.error.message
     assert result.labels is not None and result.labels[0].name == "green"
 
 

@@ -63,6 +63,8 @@ def _describe(result: AnnotateResult) -> str:
             for o in result.objects[:10]
         )
         parts.append(f"objects: {found or 'none'}")
+    if result.text is not None:
+        parts.append("text: " + (" / ".join(_escape(line.text) for line in result.text) or "none"))
     if result.faces is not None:
         parts.append(
             f"faces: {len(result.faces)}"

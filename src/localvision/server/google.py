@@ -42,12 +42,13 @@ async def batch_annotate(request: Request) -> Response:
     try:
         check_api_key(request, state.settings)
         body = parse_json(await read_body(request, state.settings.server.max_body_bytes))
-        return JSONResponse(await answer(state, body))
+        int_enums = wire.wants_int_enums(request.query_params.get("$alt"))
+        return JSONResponse(await answer(state, body, int_enums=int_enums))
     except Exception as exc:  # every failure is answered in Google's error format
         return error(request, exc)
 
 
-async def answer(state: Any, body: Any) -> dict[str, Any]:
+async def answer(state: Any, body: Any, *, int_enums: bool = False) -> dict[str, Any]:
     """The response body for a parsed JSON request (shared with the gRPC service)."""
     specs = wire.parse_batch_request(body)
     fetched = await uris_to_bytes(state, {i: s.uri for i, s in enumerate(specs) if s.uri})
@@ -78,7 +79,14 @@ async def answer(state: Any, body: Any) -> dict[str, Any]:
             extra_error = wire.unsupported_error(spec.unsupported)
         if result is not None and result.error is not None:
             extra_error = result.error
-        responses.append(wire.image_response(result, error=extra_error))
+        responses.append(
+            wire.image_response(
+                result,
+                error=extra_error,
+                int_enums=int_enums,
+                text_confidence=spec.text_confidence,
+            )
+        )
     return wire.batch_response(responses)
 
 

@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from ..errors import FeatureNotAvailableError, LocalVisionError
-from ..types import AnnotateRequest, Feature
+from ..types import AnnotateRequest, Feature, FeatureRequest
 from ..wire import rekognition as wire
 from .auth import verify_sigv4
 from .body import read_body
@@ -25,7 +25,7 @@ __all__ = ["router"]
 
 router = APIRouter(include_in_schema=False)
 CONTENT_TYPE = "application/x-amz-json-1.1"
-OPERATIONS = ("DetectLabels", "DetectFaces")
+OPERATIONS = ("DetectLabels", "DetectFaces", "DetectText")
 
 
 @router.post("/")
@@ -46,7 +46,9 @@ async def dispatch(request: Request) -> Response:
                 body=body,
                 credentials=state.settings.server.aws_credentials,
             )
-        handler = detect_labels if name == "DetectLabels" else detect_faces
+        handler = {"DetectLabels": detect_labels, "DetectFaces": detect_faces}.get(
+            name, detect_text
+        )
         payload = await handler(state, parse_json(body))
         return JSONResponse(payload, media_type=CONTENT_TYPE, headers=_ids(request_id))
     except Exception as exc:  # every failure is answered as an AWS error
@@ -90,6 +92,19 @@ async def detect_faces(state: ServerState, body: Any) -> dict[str, Any]:
     if result.error is not None:
         raise result.error
     return wire.detect_faces_response(result)
+
+
+async def detect_text(state: ServerState, body: Any) -> dict[str, Any]:
+    """``DetectText`` with the built-in OCR."""
+    image, word_filter = wire.parse_detect_text(body)
+    if state.engine is None or Feature.TEXT not in state.engine.features:
+        raise FeatureNotAvailableError(
+            "DetectText needs RapidOCR on this server.", hint="pip install 'localvision[ocr]'"
+        )
+    (result,) = await annotate(state, [AnnotateRequest(image, [FeatureRequest(Feature.TEXT)])])
+    if result.error is not None:
+        raise result.error
+    return wire.detect_text_response(result, word_filter)
 
 
 def _ids(request_id: str) -> dict[str, str]:

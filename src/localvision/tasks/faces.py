@@ -1,16 +1,16 @@
 """Face detection with OpenCV's Haar cascades (the ``faces`` extra), no model file to manage.
 
-Three passes over the grey, histogram-equalised image (at most 1024 px across): the frontal
-cascade (8 neighbours, which on the fixture photos removed the false hits on a cat's face and
-a crisp packet and kept every real face), the profile cascade, and the profile cascade on the
-mirrored image (it only knows faces turned one way). Overlapping hits of the passes are merged
-(IoU > 0.3, the strongest kept). Why Haar cascades, and how they did on the fixture photos,
-is in ``docs/features.md``.
+Three passes over the grey, histogram-equalised image (at most 800 px across, scale step 1.15):
+the frontal cascade (8 neighbours, which on the fixture photos removed the false hits on a
+cat's face and a crisp packet and kept every real face), the profile cascade, and the profile
+cascade on the mirrored image (it only knows faces turned one way). Overlapping hits of the
+passes are merged (IoU > 0.3, the strongest kept). Why Haar cascades, and how they did on the
+fixture photos, is in ``docs/features.md``.
 
-What this detector estimates is a box and a score. ``confidence`` maps the cascade's
-final-stage score through a logistic curve to 0..1: it orders faces, it is not a calibrated
-probability. No landmarks, angles or expression likelihoods are estimated, so none are
-reported (never invented). Each face's brightness and sharpness are measured on its own crop.
+What this detector estimates is a box and a score. ``confidence`` maps the cascade's final-
+stage score through a logistic curve to 0..1: it orders faces, it is not a calibrated
+probability. No landmarks, angles or expression likelihoods are estimated, so none are reported
+(never invented). Each face's brightness and sharpness are measured on its own crop.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from .colors import image_quality
 __all__ = ["DEFAULT_MAX_FACES", "FacesTask", "faces_available"]
 
 DEFAULT_MAX_FACES = 100
-_DETECT_SIDE = 1024
+_DETECT_SIDE = 800
 _MIN_FACE = 24
 _MERGE_IOU = 0.3
 # Logistic map of cascade scores to 0..1: (midpoint, spread) per cascade.
@@ -101,7 +101,7 @@ class FacesTask:
             pixels = cv2.flip(gray, 1) if mirrored else gray
             boxes, _, weights = cascade.detectMultiScale3(
                 pixels,
-                scaleFactor=1.1,
+                scaleFactor=1.15,
                 minNeighbors=neighbours,
                 minSize=(_MIN_FACE, _MIN_FACE),
                 outputRejectLevels=True,

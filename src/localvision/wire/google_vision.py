@@ -18,6 +18,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from ..errors import (
     AuthenticationError,
     FeatureNotAvailableError,
@@ -29,7 +31,7 @@ from ..errors import (
     RequestTimeoutError,
     RequestTooLargeError,
 )
-from ..types import AnnotateResult, Feature, FeatureRequest
+from ..types import AnnotateResult, Feature, FeatureRequest, TextLine, TextWord
 
 __all__ = [
     "FEATURE_TYPES",
@@ -140,6 +142,20 @@ class ImageSpec:
     unsupported: list[str] = field(default_factory=list)
     context: Mapping[str, Any] = field(default_factory=dict)
 
+    @property
+    def text_confidence(self) -> bool:
+        """Whether OCR confidences are wanted: always for DOCUMENT_TEXT_DETECTION, and for
+        TEXT_DETECTION when ``textDetectionParams.enableTextDetectionConfidenceScore``."""
+        if any(f.feature is Feature.DOCUMENT_TEXT for f in self.features):
+            return True
+        params = self.context.get("textDetectionParams") or {}
+        return bool(isinstance(params, dict) and params.get("enableTextDetectionConfidenceScore"))
+
+
+def wants_int_enums(alt: str | None) -> bool:
+    """True when the ``$alt`` query parameter asks for ``enum-encoding=int``."""
+    return bool(alt) and "enum-encoding=int" in str(alt)
+
 
 def parse_batch_request(body: Any) -> list[ImageSpec]:
     """Parse a ``BatchAnnotateImagesRequest`` JSON body (already decoded from JSON).
@@ -183,6 +199,9 @@ def _parse_image_request(request: Any, path: str) -> ImageSpec:
         elif all(f.feature is not local for f in features):
             crops = ratios if local is Feature.CROP_HINTS else ()
             features.append(FeatureRequest(local, max_results=max_results, aspect_ratios=crops))
+    if any(f.feature is Feature.DOCUMENT_TEXT for f in features):
+        # Both OCR types asked: DOCUMENT_TEXT_DETECTION takes precedence (one OCR run).
+        features = [f for f in features if f.feature is not Feature.TEXT]
     return ImageSpec(content, uri, features, unsupported, context)
 
 
@@ -306,14 +325,22 @@ def status(error: LocalVisionError) -> dict[str, Any]:
 
 
 def image_response(
-    result: AnnotateResult | None, *, error: LocalVisionError | None = None
+    result: AnnotateResult | None,
+    *,
+    error: LocalVisionError | None = None,
+    int_enums: bool = False,
+    text_confidence: bool = True,
 ) -> dict[str, Any]:
     """One ``AnnotateImageResponse``: the annotations found, and ``error`` if anything failed.
 
     Annotations that were produced are kept even when ``error`` is set, as the proto promises.
-    Empty lists are omitted (proto3 JSON leaves out default values).
+    Empty lists are omitted (proto3 JSON leaves out default values). ``int_enums`` writes
+    enums as numbers (``$alt=json;enum-encoding=int``); ``text_confidence`` includes OCR
+    confidences (always for DOCUMENT_TEXT_DETECTION, on request for TEXT_DETECTION).
     """
     out: dict[str, Any] = {}
+    if result is not None and result.text:
+        out.update(text_annotations(result, int_enums=int_enums, confidence=text_confidence))
     if result is not None and result.labels:
         out["labelAnnotations"] = [_label(label) for label in result.labels]
     if result is not None and result.colors is not None:
@@ -374,6 +401,125 @@ def _vertices(left: int, top: int, right: int, bottom: int) -> list[dict[str, in
     """Four pixel vertices, clockwise from top-left; zero coordinates omitted as proto3 does."""
     corners = [(left, top), (right, top), (right, bottom), (left, bottom)]
     return [_omit_zero({"x": x, "y": y}) for x, y in corners]
+
+
+_BLOCK_TEXT = ("TEXT", 1)
+_BREAKS = {"SPACE": 1, "EOL_SURE_SPACE": 3, "LINE_BREAK": 5}
+
+
+def text_annotations(
+    result: AnnotateResult, *, int_enums: bool, confidence: bool
+) -> dict[str, Any]:
+    """``textAnnotations`` (the whole text, then each word) and ``fullTextAnnotation``.
+
+    Lines that follow each other closely and overlap horizontally form one paragraph, and each
+    paragraph one block. Symbols carry their text and the break after them; their own boxes are
+    not estimated, so they have none.
+    """
+    lines = result.text or []
+    full_text = "".join(line.text + "\n" for line in lines)
+    words = [word for line in lines for word in line.words]
+    every = [point for word in words for point in word.box] or [
+        point for line in lines for point in line.box
+    ]
+    entries: list[dict[str, Any]] = [
+        {"description": full_text, "boundingPoly": {"vertices": _bounds(every)}}
+    ]
+    entries += [
+        {"description": word.text, "boundingPoly": {"vertices": _quad_vertices(word.box)}}
+        for word in words
+    ]
+    blocks = []
+    for paragraph in _paragraphs(lines):
+        paragraph_words = []
+        for line_index, line in enumerate(paragraph):
+            last_line = line_index == len(paragraph) - 1
+            for word_index, word in enumerate(line.words):
+                last_word = word_index == len(line.words) - 1
+                # A break after each word: a space inside the line, then a line break.
+                kind = (
+                    "SPACE" if not last_word else ("LINE_BREAK" if last_line else "EOL_SURE_SPACE")
+                )
+                paragraph_words.append(_word(word, kind, int_enums, confidence))
+        points = [p for line in paragraph for p in line.box]
+        block_paragraph: dict[str, Any] = {
+            "boundingBox": {"vertices": _bounds(points)},
+            "words": paragraph_words,
+        }
+        block: dict[str, Any] = {
+            "boundingBox": {"vertices": _bounds(points)},
+            "paragraphs": [block_paragraph],
+            "blockType": _BLOCK_TEXT[1] if int_enums else _BLOCK_TEXT[0],
+        }
+        if confidence:
+            score = float(np.mean([line.confidence for line in paragraph]))
+            block_paragraph["confidence"] = score
+            block["confidence"] = score
+        blocks.append(block)
+    page: dict[str, Any] = {
+        "width": result.width or 0,
+        "height": result.height or 0,
+        "blocks": blocks,
+    }
+    if confidence and lines:
+        page["confidence"] = float(np.mean([line.confidence for line in lines]))
+    return {
+        "textAnnotations": entries,
+        "fullTextAnnotation": {"pages": [page], "text": full_text},
+    }
+
+
+def _word(word: TextWord, last_break: str, int_enums: bool, confidence: bool) -> dict[str, Any]:
+    symbols = []
+    for index, char in enumerate(word.text):
+        symbol: dict[str, Any] = {"text": char}
+        if index == len(word.text) - 1:
+            kind: Any = _BREAKS[last_break] if int_enums else last_break
+            symbol["property"] = {"detectedBreak": {"type": kind}}
+        if confidence:
+            symbol["confidence"] = word.confidence
+        symbols.append(symbol)
+    entry: dict[str, Any] = {
+        "boundingBox": {"vertices": _quad_vertices(word.box)},
+        "symbols": symbols,
+    }
+    if confidence:
+        entry["confidence"] = word.confidence
+    return entry
+
+
+def _paragraphs(lines: Sequence[TextLine]) -> list[list[TextLine]]:
+    """Group consecutive lines that are close below each other and overlap horizontally."""
+    groups: list[list[TextLine]] = []
+    for line in lines:
+        if groups and _continues(groups[-1][-1], line):
+            groups[-1].append(line)
+        else:
+            groups.append([line])
+    return groups
+
+
+def _continues(above: TextLine, below: TextLine) -> bool:
+    ax = [p[0] for p in above.box]
+    ay = [p[1] for p in above.box]
+    bx = [p[0] for p in below.box]
+    by = [p[1] for p in below.box]
+    height = max(ay) - min(ay)
+    gap = min(by) - max(ay)
+    overlap = min(max(ax), max(bx)) - max(min(ax), min(bx))
+    return -0.5 * height <= gap <= 0.8 * height and overlap > 0
+
+
+def _bounds(points: Sequence[tuple[float, float]]) -> list[dict[str, int]]:
+    if not points:
+        return []
+    xs = [p[0] for p in points]
+    ys = [p[1] for p in points]
+    return _vertices(round(min(xs)), round(min(ys)), round(max(xs)), round(max(ys)))
+
+
+def _quad_vertices(quad: Sequence[tuple[float, float]]) -> list[dict[str, int]]:
+    return [_omit_zero({"x": round(x), "y": round(y)}) for x, y in quad]
 
 
 def _face(face: Any) -> dict[str, Any]:

@@ -34,10 +34,12 @@ __all__ = [
     "UnknownOperationError",
     "detect_faces_response",
     "detect_labels_response",
+    "detect_text_response",
     "error_response",
     "operation",
     "parse_detect_faces",
     "parse_detect_labels",
+    "parse_detect_text",
 ]
 
 TARGET_PREFIX = "RekognitionService."
@@ -233,6 +235,119 @@ def detect_faces_response(result: AnnotateResult) -> dict[str, Any]:
             }
         details.append(detail)
     return {"FaceDetails": details}
+
+
+@dataclass(frozen=True)
+class WordFilter:
+    """``Filters.WordFilter`` of ``DetectText``: confidence in 0..1, sizes as image ratios."""
+
+    min_confidence: float = 0.0
+    min_height: float = 0.0
+    min_width: float = 0.0
+
+
+def parse_detect_text(body: Any) -> tuple[bytes, WordFilter]:
+    """Parse a ``DetectTextRequest``: the image and the word filter."""
+    if not isinstance(body, dict):
+        raise SerializationError("The request body must be a JSON object.")
+    image = parse_image(body)
+    filters = body.get("Filters") or {}
+    if not isinstance(filters, dict):
+        raise InvalidParameterError("Filters must be an object.")
+    regions = filters.get("RegionsOfInterest") or []
+    if not isinstance(regions, list) or len(regions) > 10:
+        raise InvalidParameterError("Filters.RegionsOfInterest takes at most 10 regions.")
+    if regions:
+        raise InvalidParameterError("Filters.RegionsOfInterest is not supported by this server.")
+    raw = filters.get("WordFilter") or {}
+    values = {}
+    for key, top in (
+        ("MinConfidence", 100),
+        ("MinBoundingBoxHeight", 1),
+        ("MinBoundingBoxWidth", 1),
+    ):
+        value = raw.get(key, 0)
+        if not isinstance(value, int | float) or isinstance(value, bool) or not 0 <= value <= top:
+            raise InvalidParameterError(f"WordFilter.{key} must be from 0 to {top}; got {value!r}.")
+        values[key] = float(value)
+    return image, WordFilter(
+        min_confidence=values["MinConfidence"] / 100,
+        min_height=values["MinBoundingBoxHeight"],
+        min_width=values["MinBoundingBoxWidth"],
+    )
+
+
+MAX_WORDS = 100  # DetectText returns at most 100 words
+
+
+def detect_text_response(result: AnnotateResult, word_filter: WordFilter) -> dict[str, Any]:
+    """``DetectTextResponse``: LINE then WORD detections, words pointing at their line."""
+    width, height = result.width or 1, result.height or 1
+    lines: list[dict[str, Any]] = []
+    words: list[dict[str, Any]] = []
+    for line in result.text or []:
+        kept = []
+        for word in line.words:
+            geometry = _geometry(word.box, width, height)
+            box = geometry["BoundingBox"]
+            if (
+                word.confidence < word_filter.min_confidence
+                or box["Height"] < word_filter.min_height
+                or box["Width"] < word_filter.min_width
+            ):
+                continue
+            kept.append((word, geometry))
+        if not kept or len(words) >= MAX_WORDS:
+            continue
+        line_id = len(lines)
+        lines.append(
+            _detection(
+                line.text,
+                "LINE",
+                line_id,
+                None,
+                line.confidence,
+                _geometry(line.box, width, height),
+            )
+        )
+        for word, geometry in kept[: MAX_WORDS - len(words)]:
+            words.append(_detection(word.text, "WORD", None, line_id, word.confidence, geometry))
+    offset = len(lines)
+    for index, detection in enumerate(words):
+        detection["Id"] = offset + index
+    return {"TextDetections": lines + words, "TextModelVersion": "localvision"}
+
+
+def _detection(
+    text: str,
+    kind: str,
+    identifier: int | None,
+    parent: int | None,
+    confidence: float,
+    geometry: dict[str, Any],
+) -> dict[str, Any]:
+    entry: dict[str, Any] = {"DetectedText": text, "Type": kind}
+    if identifier is not None:
+        entry["Id"] = identifier
+    if parent is not None:
+        entry["ParentId"] = parent
+    entry["Confidence"] = round(confidence * 100, 4)
+    entry["Geometry"] = geometry
+    return entry
+
+
+def _geometry(quad: Any, width: int, height: int) -> dict[str, Any]:
+    xs = [x / width for x, _ in quad]
+    ys = [y / height for _, y in quad]
+    return {
+        "BoundingBox": {
+            "Width": round(max(xs) - min(xs), 6),
+            "Height": round(max(ys) - min(ys), 6),
+            "Left": round(min(xs), 6),
+            "Top": round(min(ys), 6),
+        },
+        "Polygon": [{"X": round(x, 6), "Y": round(y, 6)} for x, y in zip(xs, ys, strict=True)],
+    }
 
 
 def detect_labels_response(
