@@ -251,3 +251,21 @@ def _labels(folder: Path, names: list[str]) -> Path:
     path = folder / "labels.txt"
     path.write_text("\n".join(names) + "\n")
     return path
+
+
+def test_draw_writes_annotated_images(photos: Path, tmp_path: Path) -> None:
+    from PIL import Image
+
+    single = tmp_path / "out.png"
+    code, _, _ = run(
+        "annotate", str(photos / "red.jpg"), "--features", "colors,crop", "--draw", str(single)
+    )
+    assert code == 0
+    with Image.open(single) as drawn:
+        assert drawn.size == (64, 48)
+        bottom = drawn.getpixel((32, 47))
+        assert bottom[0] > 200 and bottom[1] < 60  # the dominant-colour strip is red
+    folder = tmp_path / "drawn"
+    code, _, _ = run("annotate", str(photos), "--features", "crop", "--draw", str(folder))
+    assert code == 0
+    assert sorted(p.name for p in folder.iterdir()) == ["blue.png", "red.png"]

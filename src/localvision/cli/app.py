@@ -6,21 +6,23 @@ Every command is a thin layer over the Python API; every command that produces r
 
 from __future__ import annotations
 
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 
 from .. import __version__
 from ..api import engine_for, resolve_model
 from ..config import Settings
+from ..draw import draw_annotations
 from ..engine import BUILTIN_FEATURES
 from ..errors import FeatureNotAvailableError, InvalidParameterError
-from ..images import describe_source
+from ..images import ImageLimits, describe_source
 from ..inputs import expand_image_paths
 from ..models.model import Model
 from ..tasks.crop_hints import check_aspect_ratios
 from ..tasks.faces import faces_available
-from ..types import AnnotateRequest, Feature, FeatureRequest
+from ..types import AnnotateRequest, AnnotateResult, Feature, FeatureRequest
 from . import models as models_cli
 from . import serve as serve_cli
 from .errors import EXIT_FAILED_IMAGES, EXIT_OK, reported
@@ -132,6 +134,12 @@ def annotate(
         typer.Option("--aspect-ratios", help="Crop hint shapes as width/height, e.g. 1,1.77."),
     ] = None,
     labels: LabelsFile = None,
+    draw: Annotated[
+        Path | None,
+        typer.Option(
+            "--draw", help="Write the image with what was found drawn on it (a folder for many)."
+        ),
+    ] = None,
     as_json: JsonFlag = False,
     allow_pickle: AllowPickle = False,
     batch_size: BatchSize = None,
@@ -181,7 +189,7 @@ def annotate(
             )
             for f in wanted
         ]
-        code = _annotate_files(images, requests, models, settings, as_json)
+        code = _annotate_files(images, requests, models, settings, as_json, draw=draw)
     raise typer.Exit(code)
 
 
@@ -225,6 +233,8 @@ def _annotate_files(
     models: dict[Feature, Model],
     settings: Settings,
     as_json: bool,
+    *,
+    draw: Path | None = None,
 ) -> int:
     paths = expand_image_paths(arguments)
     if not paths:
@@ -234,13 +244,30 @@ def _annotate_files(
         )
     requests = (AnnotateRequest(image=p, features=features, name=describe_source(p)) for p in paths)
     printer = ResultPrinter(as_json=as_json)
+    drawn = _drawer(draw, len(paths), settings)
     try:
         with engine_for(models, settings) as engine, progress(len(paths), enabled=True) as step:
-            consume(engine.annotate_iter(requests), printer, step)
+            consume(engine.annotate_iter(requests), printer, step, on_result=drawn)
     finally:
         for model in models.values():
             model.close()
     return EXIT_FAILED_IMAGES if printer.failed else EXIT_OK
+
+
+def _drawer(target: Path | None, count: int, settings: Settings) -> Any:
+    """A callback drawing each answered image to ``target`` (a file, or a folder for many)."""
+    if target is None:
+        return None
+    limits = ImageLimits(settings.max_image_bytes, settings.max_image_pixels)
+
+    def draw_one(result: AnnotateResult) -> None:
+        if result.name is None or result.width is None:
+            return  # the image itself failed: there is nothing to draw on
+        single = count == 1 and target.suffix
+        path = target if single else target / f"{Path(result.name).stem}.png"
+        draw_annotations(result.name, result, path, limits=limits)
+
+    return draw_one
 
 
 def main() -> None:

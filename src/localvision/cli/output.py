@@ -123,9 +123,17 @@ def progress(total: int, *, enabled: bool) -> Iterator[Any]:
         yield lambda: bar.advance(task)
 
 
-def consume(results: Iterable[AnnotateResult], printer: ResultPrinter, advance: Any) -> None:
-    """Feed every result to ``printer``, advancing the progress bar."""
+def consume(
+    results: Iterable[AnnotateResult],
+    printer: ResultPrinter,
+    advance: Any,
+    *,
+    on_result: Any = None,
+) -> None:
+    """Feed every result to ``printer`` (and ``on_result``), advancing the progress bar."""
     for result in results:
         printer.add(result)
+        if on_result is not None:
+            on_result(result)
         advance()
     printer.finish()
