@@ -127,7 +127,8 @@ def load_model(
 
 
 def resolve_model(name_or_path: str, settings: Settings, **overrides: Any) -> Model:
-    """A model named in ``settings.models``, or else the model file at that path."""
+    """A model named in ``settings.models``, a registered model (``name``, ``name@3``,
+    ``name@staging``; a bare name means its production alias), or a model file path."""
     configured = settings.models.get(name_or_path)
     if configured is not None:
         card = {**configured.card, **(overrides.pop("card", None) or {})}
@@ -142,10 +143,38 @@ def resolve_model(name_or_path: str, settings: Settings, **overrides: Any) -> Mo
         )
     if Path(name_or_path).expanduser().exists():
         return _load_model(name_or_path, settings=settings, **overrides)
+    registered = _registered(name_or_path, settings, overrides)
+    if registered is not None:
+        return registered
     known = ", ".join(sorted(settings.models)) or "none configured"
     raise ModelNotFoundError(
-        f"No model file or configured model named {name_or_path!r} (configured: {known}).",
-        hint="Pass a model file path, or add it under [models] in localvision.toml.",
+        f"No model file, configured or registered model named {name_or_path!r} "
+        f"(configured: {known}).",
+        hint="Pass a model file path, add it under [models] in localvision.toml, or register "
+        "it with: localvision models add NAME PATH",
+    )
+
+
+def _registered(ref: str, settings: Settings, overrides: dict[str, Any]) -> Model | None:
+    from .registry import Registry, parse_ref
+
+    try:
+        name, _ = parse_ref(ref)
+    except InvalidParameterError:
+        return None
+    if not (settings.home / "registry" / "registry.db").is_file():
+        return None
+    registry = Registry(settings.home)
+    if not registry.has(name):
+        return None
+    entry = registry.get(ref)
+    card = {**entry.card, **(overrides.pop("card", None) or {})}
+    return _load_model(
+        entry.path,
+        settings=settings,
+        card=card,
+        name=ref,
+        **overrides,
     )
 
 

@@ -30,6 +30,7 @@ already catch ``FileNotFoundError`` or ``ValueError`` keep working::
     ├── OverloadedError                                     503
     ├── RequestTimeoutError (TimeoutError)                  504
     ├── MissingDependencyError (ImportError)                500
+    ├── RegistryError                                       500
     └── ConfigError (ValueError)                            500
 """
 
@@ -54,6 +55,7 @@ __all__ = [
     "ModelError",
     "ModelNotFoundError",
     "OverloadedError",
+    "RegistryError",
     "RequestTimeoutError",
     "RequestTooLargeError",
     "UnsafeModelError",
@@ -219,6 +221,12 @@ class MissingDependencyError(LocalVisionError, ImportError):
     """An optional dependency is needed and not installed; the message names the extra."""
 
     code = "missing_dependency"
+
+
+class RegistryError(LocalVisionError):
+    """The model registry is locked, corrupt, or newer than this version understands."""
+
+    code = "registry_error"
 
 
 class ConfigError(LocalVisionError, ValueError):

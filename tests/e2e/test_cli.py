@@ -81,7 +81,7 @@ def test_missing_model_is_one_line_and_exit_2(photos: Path, tmp_path: Path) -> N
     code, out, err = run("classify", "-m", str(tmp_path / "nope.onnx"), str(photos))
     assert code == 2
     assert out == ""
-    assert err.strip().startswith("error: No model file or configured model named")
+    assert err.strip().startswith("error: No model file, configured or registered model named")
     assert len(err.strip().splitlines()) == 1
 
 

@@ -35,7 +35,7 @@ def test_bad_model_arguments_are_one_line_errors(tmp_path: Path) -> None:
     result = runner.invoke(app, ["serve", "-m", f"x={tmp_path / 'missing.onnx'}"])
     assert result.exit_code == 2 and "does not exist" in result.stderr
     result = runner.invoke(app, ["serve", "--labels-model", "ghost"])
-    assert result.exit_code == 2 and "no model of that name is served" in result.stderr
+    assert result.exit_code == 2 and "registered model named 'ghost'" in result.stderr
 
 
 def test_keys_hash_prints_the_configurable_form() -> None:

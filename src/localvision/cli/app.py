@@ -25,6 +25,7 @@ from ..tasks.faces import faces_available
 from ..types import AnnotateRequest, AnnotateResult, Feature, FeatureRequest
 from . import models as models_cli
 from . import serve as serve_cli
+from . import training as training_cli
 from .errors import EXIT_FAILED_IMAGES, EXIT_OK, reported
 from .options import (
     AllowPickle,
@@ -53,6 +54,8 @@ app = typer.Typer(
 app.add_typer(models_cli.app, name="models")
 app.add_typer(serve_cli.keys_app, name="keys")
 app.command()(serve_cli.serve)
+app.command("train")(training_cli.train_command)
+app.command("eval")(training_cli.eval_command)
 
 Images = Annotated[
     list[str], typer.Argument(help="Image files, folders (searched recursively) or globs.")

@@ -23,10 +23,13 @@ from .options import (
     card_overrides,
     load_settings,
 )
+from .registry import register
 
 __all__ = ["app"]
 
-app = typer.Typer(help="Inspect models and the formats localvision loads.", no_args_is_help=True)
+app = typer.Typer(
+    help="Inspect models, list formats, and manage the model registry.", no_args_is_help=True
+)
 
 _ORIGIN_STYLE = {"model": "green", "card": "cyan", "user": "magenta", "default": "yellow"}
 
@@ -149,3 +152,6 @@ def _show(value: Any) -> str:
         first = ", ".join(v.split(",")[0] for v in value["first"])
         return f"{value['count']} labels ({first}, ...)"
     return str(value).replace("[", r"\[")
+
+
+register(app)  # add, list, show, alias, promote, rollback, remove, export

@@ -57,11 +57,20 @@ class RuntimeOptions:
 class Runtime(Protocol):
     """A loaded model, ready to run. Implementations must be safe to call from many threads."""
 
-    format: str
-    """The format name from the format registry (``onnx``, ``tflite``, ...)."""
+    @property
+    def format(self) -> str:
+        """The format name from the format registry (``onnx``, ``tflite``, ...)."""
+        ...
 
-    inputs: Sequence[TensorSpec]
-    outputs: Sequence[TensorSpec]
+    @property
+    def inputs(self) -> Sequence[TensorSpec]:
+        """The input tensors, in order."""
+        ...
+
+    @property
+    def outputs(self) -> Sequence[TensorSpec]:
+        """The output tensors, in order."""
+        ...
 
     @property
     def max_batch(self) -> int | None:

@@ -75,6 +75,10 @@ class ServerState:
             for name in self.settings.models:
                 log.info("loading model %s", name)
                 self.models[name] = resolve_model(name, self.settings)
+            for name in self.settings.features.values():
+                if name not in self.models:  # a registered model (name, name@3, name@alias)
+                    log.info("loading registered model %s", name)
+                    self.models[name] = resolve_model(name, self.settings)
             self.features = feature_models(self.settings, self.models)
             for model in self.models.values():
                 warm_up(model)

@@ -1,0 +1,260 @@
+"""``localvision models add/list/show/alias/promote/rollback/remove/export``: the registry."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ..api import resolve_model
+from ..config import Settings
+from ..errors import InvalidParameterError, LocalVisionError
+from ..evaluation import evaluate
+from ..images import ImageLimits
+from ..models.card import CardFields, find_sidecar, read_sidecar
+from ..models.loader import load_model
+from ..registry import ModelVersion, Registry, parse_ref
+from ..registry.gate import parse_gate
+from ..training.dataset import load_dataset
+from .errors import EXIT_UNUSABLE, reported
+from .options import (
+    AllowPickle,
+    CardFile,
+    CardSet,
+    ConfigFile,
+    JsonFlag,
+    LabelsFile,
+    card_overrides,
+    load_settings,
+)
+
+__all__ = ["register"]
+
+
+def register(app: typer.Typer) -> None:
+    """Add the registry commands to the ``models`` group."""
+    app.command("add")(add)
+    app.command("list")(list_models)
+    app.command("show")(show)
+    app.command("alias")(alias)
+    app.command("promote")(promote)
+    app.command("rollback")(rollback)
+    app.command("remove")(remove)
+    app.command("export")(export)
+
+
+def add(
+    name: Annotated[str, typer.Argument(help="Name to register the model under.")],
+    path: Annotated[Path, typer.Argument(help="The model file (any supported format).")],
+    labels: LabelsFile = None,
+    card: CardFile = None,
+    set_: CardSet = None,
+    allow_pickle: AllowPickle = False,
+    as_json: JsonFlag = False,
+    config: ConfigFile = None,
+) -> None:
+    """Register a model file as the next version of NAME (checked by loading it first)."""
+    with reported():
+        settings = load_settings(config, allow_pickle=allow_pickle)
+        parse_ref(name)
+        overrides = card_overrides(card, set_)
+        loaded = load_model(path, settings=settings, card=overrides or None, labels=labels)
+        fields = _card_fields(path, overrides, loaded.card.labels if labels else None)
+        entry = Registry(settings.home).add(
+            name,
+            path,
+            format_name=loaded.format.name,
+            card=fields,
+            license=loaded.card.license,
+            lineage={"source": str(path)},
+        )
+        loaded.close()
+    _print_entry(entry, as_json, verb="registered")
+
+
+def _card_fields(path: Path, overrides: dict[str, Any], labels: Any) -> dict[str, Any]:
+    """What the registry stores as the user's card: sidecar, then options, labels inlined."""
+    sidecar = find_sidecar(path)
+    fields: dict[str, Any] = read_sidecar(sidecar).given() if sidecar else {}
+    fields.update(CardFields.model_validate(overrides).given() if overrides else {})
+    if labels is not None:
+        fields["labels"] = list(labels)
+    for key, value in list(fields.items()):
+        if hasattr(value, "value"):
+            fields[key] = value.value
+        elif isinstance(value, tuple):
+            fields[key] = list(value)
+    return fields
+
+
+def list_models(as_json: JsonFlag = False, config: ConfigFile = None) -> None:
+    """Every registered model version, with aliases, licence and headline metric."""
+    with reported():
+        entries = Registry(load_settings(config).home).entries()
+    if as_json:
+        typer.echo(json.dumps([e.to_dict() for e in entries]))
+        return
+    table = Table("model", "version", "aliases", "format", "licence", "accuracy", "created")
+    for e in entries:
+        accuracy = e.metrics.get("val_accuracy", e.metrics.get("accuracy"))
+        table.add_row(
+            e.name,
+            str(e.version),
+            ", ".join(e.aliases),
+            e.format,
+            e.license or "",
+            f"{accuracy:.3f}" if isinstance(accuracy, float) else "",
+            _when(e.created),
+        )
+    Console().print(table)
+
+
+def show(
+    ref: Annotated[str, typer.Argument(help="NAME, NAME@VERSION or NAME@ALIAS.")],
+    as_json: JsonFlag = False,
+    config: ConfigFile = None,
+) -> None:
+    """One version in full: aliases, metrics, lineage, card."""
+    with reported():
+        entry = Registry(load_settings(config).home).get(ref)
+    _print_entry(entry, as_json, verb="")
+
+
+def alias(
+    ref: Annotated[str, typer.Argument(help="NAME@VERSION to point at.")],
+    name: Annotated[str, typer.Argument(help="The alias, e.g. staging.")],
+    config: ConfigFile = None,
+) -> None:
+    """Point an alias at a version (no gate; see promote)."""
+    with reported():
+        registry = Registry(load_settings(config).home)
+        entry = registry.get(ref)
+        registry.set_alias(entry.name, entry.version, name)
+    typer.echo(f"{entry.name}@{name} -> {entry.ref}")
+
+
+def promote(
+    ref: Annotated[str, typer.Argument(help="NAME@VERSION to promote.")],
+    to: Annotated[str, typer.Option("--to", help="The alias to move.")] = "production",
+    gate: Annotated[
+        str | None,
+        typer.Option(help='Condition on a holdout set, e.g. "accuracy >= production - 0.01".'),
+    ] = None,
+    on: Annotated[Path | None, typer.Option("--on", help="Holdout data for the gate.")] = None,
+    config: ConfigFile = None,
+) -> None:
+    """Move an alias to a version, if it passes the gate on the holdout data."""
+    with reported():
+        settings = load_settings(config)
+        registry = Registry(settings.home)
+        candidate = registry.get(ref)
+        if gate is not None:
+            _check_gate(settings, registry, candidate, gate, on)
+        registry.set_alias(candidate.name, candidate.version, to)
+    typer.echo(f"promoted {candidate.ref} to {candidate.name}@{to}")
+
+
+def _check_gate(
+    settings: Settings, registry: Registry, candidate: ModelVersion, text: str, data: Path | None
+) -> None:
+    condition = parse_gate(text)
+    if data is None:
+        raise InvalidParameterError("--gate needs --on DATA, the holdout set to measure on.")
+    dataset = load_dataset(data)
+    limits = ImageLimits(settings.max_image_bytes, settings.max_image_pixels)
+
+    def measure(ref: str) -> dict[str, float]:
+        model = resolve_model(ref, settings)
+        try:
+            return evaluate(model, dataset, limits=limits).metrics()
+        finally:
+            model.close()
+
+    reference = None
+    if condition.alias is not None:
+        try:
+            current = registry.get(f"{candidate.name}@{condition.alias}")
+        except LocalVisionError:
+            current = None
+        if current is not None:
+            reference = measure(current.ref)
+    passed, sentence = condition.check(measure(candidate.ref), reference)
+    typer.echo(f"gate {text!r}: {sentence}", err=True)
+    if not passed:
+        typer.echo(f"error: refused to promote {candidate.ref}: {sentence}.", err=True)
+        raise typer.Exit(EXIT_UNUSABLE)
+
+
+def rollback(
+    name: Annotated[str, typer.Argument(help="The model.")],
+    alias_name: Annotated[
+        str, typer.Option("--alias", help="The alias to move back.")
+    ] = "production",
+    config: ConfigFile = None,
+) -> None:
+    """Move an alias back to the version it pointed at before."""
+    with reported():
+        entry = Registry(load_settings(config).home).rollback(name, alias_name)
+    typer.echo(f"{name}@{alias_name} -> {entry.ref}")
+
+
+def remove(
+    ref: Annotated[str, typer.Argument(help="NAME (every version) or NAME@VERSION.")],
+    config: ConfigFile = None,
+) -> None:
+    """Remove a version or a whole model; artifacts nothing else uses are deleted."""
+    with reported():
+        Registry(load_settings(config).home).remove(ref)
+    typer.echo(f"removed {ref}")
+
+
+def export(
+    ref: Annotated[str, typer.Argument(help="NAME, NAME@VERSION or NAME@ALIAS.")],
+    folder: Annotated[Path, typer.Argument(help="Where to write the model and its card.")],
+    config: ConfigFile = None,
+) -> None:
+    """Copy out a version's model file and its card (NAME.card.toml beside it)."""
+    with reported():
+        entry = Registry(load_settings(config).home).get(ref)
+        folder.mkdir(parents=True, exist_ok=True)
+        target = folder / f"{entry.name}{entry.path.suffix}"
+        shutil.copyfile(entry.path, target)
+        (folder / f"{entry.name}.card.toml").write_text(_toml(entry.card), encoding="utf-8")
+    typer.echo(f"exported {entry.ref} to {target}")
+
+
+def _toml(card: dict[str, Any]) -> str:
+    lines = [f"{key} = {json.dumps(value)}" for key, value in card.items() if value is not None]
+    text = "\n".join(lines) + "\n"
+    tomllib.loads(text)  # JSON scalars and lists of them are valid TOML; make sure
+    return text
+
+
+def _print_entry(entry: ModelVersion, as_json: bool, *, verb: str) -> None:
+    if as_json:
+        typer.echo(json.dumps(entry.to_dict()))
+        return
+    console = Console()
+    prefix = f"{verb} " if verb else ""
+    aliases = f" ({', '.join(entry.aliases)})" if entry.aliases else ""
+    console.print(
+        f"{prefix}[bold]{entry.ref}[/bold]{aliases}  {entry.format}  sha256 {entry.sha256[:12]}"
+    )
+    if entry.license:
+        console.print(f"licence: {entry.license}")
+    if entry.metrics:
+        console.print("metrics: " + ", ".join(f"{k} {v}" for k, v in entry.metrics.items()))
+    if entry.lineage:
+        console.print("lineage: " + json.dumps(entry.lineage)[:400])
+
+
+def _when(timestamp: float) -> str:
+    import datetime as dt
+
+    return dt.datetime.fromtimestamp(timestamp, dt.UTC).strftime("%Y-%m-%d %H:%M")

@@ -1,0 +1,150 @@
+"""``localvision train`` and ``localvision eval``."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from ..api import resolve_model
+from ..evaluation import evaluate, html_report
+from ..images import ImageLimits
+from ..training.dataset import load_dataset
+from ..training.train import train as run_training
+from .errors import reported
+from .options import ConfigFile, JsonFlag, load_settings
+
+__all__ = ["eval_command", "train_command"]
+
+Data = Annotated[Path, typer.Argument(help="A folder with one sub-folder of images per class.")]
+CsvFile = Annotated[Path | None, typer.Option("--csv", help="A CSV of file,label rows instead.")]
+
+
+def train_command(
+    data: Data,
+    base: Annotated[
+        str, typer.Option("--base", help="Registered (or file) classifier to build on.")
+    ],
+    name: Annotated[str, typer.Option("--name", help="Register the result under this name.")],
+    csv_file: CsvFile = None,
+    head: Annotated[str, typer.Option(help="linear or mlp.")] = "linear",
+    epochs: Annotated[int, typer.Option(min=1, max=10000)] = 300,
+    seed: Annotated[int, typer.Option()] = 0,
+    validation: Annotated[float, typer.Option(help="Share of each class held out.")] = 0.2,
+    feature_tensor: Annotated[
+        str | None, typer.Option(help="Cut the base at this tensor instead of finding it.")
+    ] = None,
+    as_json: JsonFlag = False,
+    config: ConfigFile = None,
+) -> None:
+    """Train a new head on your images over a classifier's features; register the result.
+
+    Example: localvision train data/pets --base mobilenet --name pets
+    """
+    if head not in ("linear", "mlp"):
+        raise typer.BadParameter("--head must be linear or mlp")
+    console = Console(stderr=True)
+    with reported():
+        settings = load_settings(config)
+        dataset = load_dataset(data, csv_file=csv_file)
+        for warning in dataset.warnings():
+            console.print(f"[yellow]warning: {warning}[/yellow]")
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=console,
+            transient=True,
+            disable=not console.is_terminal,
+        ) as bar:
+
+            def progress(label: str, total: int, _: int) -> Callable[[int], None]:
+                task = bar.add_task(label, total=total)
+                return lambda n: bar.advance(task, n)
+
+            result = run_training(
+                dataset,
+                base=base,
+                name=name,
+                settings=settings,
+                hidden=128 if head == "mlp" else 0,
+                epochs=epochs,
+                seed=seed,
+                validation_fraction=validation,
+                feature_tensor=feature_tensor,
+                progress=progress,
+            )
+    for path, reason in result.skipped:
+        console.print(f"[yellow]skipped {path}: {reason}[/yellow]")
+    for first, second in result.duplicates:
+        console.print(f"[yellow]duplicate across train and validation: {first} = {second}[/yellow]")
+    summary = {
+        "model": result.entry.ref,
+        **result.metrics,
+        "cache_hits": result.cache_hits,
+        "skipped": len(result.skipped),
+        "duplicates": len(result.duplicates),
+    }
+    if as_json:
+        typer.echo(json.dumps(summary))
+    else:
+        typer.echo(
+            f"registered {result.entry.ref}: "
+            + ", ".join(
+                f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}"
+                for k, v in summary.items()
+                if k != "model"
+            )
+        )
+
+
+def eval_command(
+    model: Annotated[str, typer.Argument(help="Registered model (NAME[@VERSION]) or file.")],
+    data: Data,
+    csv_file: CsvFile = None,
+    report: Annotated[Path | None, typer.Option(help="Write an HTML report here.")] = None,
+    as_json: JsonFlag = False,
+    config: ConfigFile = None,
+) -> None:
+    """Measure a classifier on labelled images: accuracy, top-5, per class, calibration."""
+    with reported():
+        settings = load_settings(config)
+        dataset = load_dataset(data, csv_file=csv_file)
+        loaded = resolve_model(model, settings)
+        try:
+            result = evaluate(
+                loaded,
+                dataset,
+                limits=ImageLimits(settings.max_image_bytes, settings.max_image_pixels),
+            )
+        finally:
+            loaded.close()
+    if report is not None:
+        html_report(result, report)
+    if as_json:
+        typer.echo(json.dumps(result.to_dict()))
+        return
+    console = Console()
+    console.print(
+        f"[bold]{result.model}[/bold] on {result.count} images: accuracy {result.accuracy:.1%}, "
+        f"top-5 {result.top5:.1%}, macro F1 {result.macro_f1:.3f}, ECE {result.ece:.3f}"
+    )
+    table = Table("class", "images", "precision", "recall", "F1")
+    for c in result.per_class:
+        table.add_row(
+            c["label"],
+            str(c["support"]),
+            f"{c['precision']:.3f}",
+            f"{c['recall']:.3f}",
+            f"{c['f1']:.3f}",
+        )
+    console.print(table)
+    if report is not None:
+        console.print(f"report: {report}")

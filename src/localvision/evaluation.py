@@ -1,0 +1,200 @@
+"""Evaluating a classifier on a labelled image set: the numbers, and a report a person reads.
+
+Accuracy and top-5, per-class precision, recall and F1, a confusion matrix (dataset classes
+against predictions, with "other" for predictions outside them) and expected calibration error
+(10 equal-width confidence bins). A dataset class matches a model label when they are equal
+ignoring case, or equal to one of the label's comma-separated synonyms (ImageNet's
+"tabby, tabby cat" matches a folder named "tabby").
+"""
+
+from __future__ import annotations
+
+import html
+import itertools
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .engine import LocalEngine
+from .images import ImageLimits
+from .models.model import Model
+from .training.dataset import Dataset
+from .types import AnnotateRequest, Feature, FeatureRequest
+
+__all__ = ["Evaluation", "evaluate", "html_report"]
+
+OTHER = "(other)"
+
+
+@dataclass
+class Evaluation:
+    """What ``evaluate`` measured. ``confusion[i][j]``: true class i predicted as column j."""
+
+    model: str
+    classes: list[str]
+    count: int
+    accuracy: float
+    top5: float
+    ece: float
+    per_class: list[dict[str, Any]]
+    confusion: list[list[int]]
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def macro_f1(self) -> float:
+        scores = [c["f1"] for c in self.per_class if c["support"]]
+        return float(np.mean(scores)) if scores else 0.0
+
+    def metrics(self) -> dict[str, float]:
+        """The numbers a promotion gate compares."""
+        return {
+            "accuracy": self.accuracy,
+            "top5": self.top5,
+            "ece": self.ece,
+            "macro_f1": self.macro_f1,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "images": self.count,
+            **self.metrics(),
+            "classes": self.classes,
+            "per_class": self.per_class,
+            "confusion": {
+                "rows": self.classes,
+                "columns": [*self.classes, OTHER],
+                "counts": self.confusion,
+            },
+            "skipped": [{"image": p, "reason": r} for p, r in self.skipped],
+        }
+
+
+def _matcher(classes: list[str]) -> Any:
+    lookup = {c.lower(): c for c in classes}
+
+    def match(label: str) -> str | None:
+        for candidate in [label, *label.split(",")]:
+            found = lookup.get(candidate.strip().lower())
+            if found:
+                return found
+        return None
+
+    return match
+
+
+def evaluate(
+    model: Model, data: Dataset, *, limits: ImageLimits | None = None, batch_size: int = 16
+) -> Evaluation:
+    """Classify every image of ``data`` with ``model`` and compare with its labels."""
+    match = _matcher(data.classes)
+    feature = [FeatureRequest(Feature.LABELS, max_results=5)]
+    requests = [AnnotateRequest(s.path, feature, name=str(s.path)) for s in data.samples]
+    column = {c: i for i, c in enumerate(data.classes)}
+    confusion = np.zeros((len(data.classes), len(data.classes) + 1), dtype=np.int64)
+    top1_hits = top5_hits = 0
+    confidences: list[float] = []
+    correct: list[bool] = []
+    skipped = list(data.skipped)
+    with LocalEngine(
+        {Feature.LABELS: model}, limits=limits or ImageLimits(), batch_size=batch_size
+    ) as engine:
+        for sample, result in zip(data.samples, engine.annotate_iter(requests), strict=True):
+            if result.error is not None or not result.labels:
+                skipped.append(
+                    (str(sample.path), result.error.message if result.error else "no label")
+                )
+                continue
+            predicted = [match(label.name) for label in result.labels]
+            hit = predicted[0] == sample.label
+            top1_hits += hit
+            top5_hits += sample.label in predicted[:5]
+            confusion[column[sample.label], column.get(predicted[0] or "", len(data.classes))] += 1
+            confidences.append(result.labels[0].score)
+            correct.append(hit)
+    count = len(correct)
+    per_class = []
+    for i, label in enumerate(data.classes):
+        tp = int(confusion[i, i])
+        support = int(confusion[i].sum())
+        predicted_as = int(confusion[:, i].sum())
+        precision = tp / predicted_as if predicted_as else 0.0
+        recall = tp / support if support else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        per_class.append(
+            {"label": label, "precision": precision, "recall": recall, "f1": f1, "support": support}
+        )
+    return Evaluation(
+        model=model.name,
+        classes=list(data.classes),
+        count=count,
+        accuracy=top1_hits / count if count else 0.0,
+        top5=top5_hits / count if count else 0.0,
+        ece=_ece(np.array(confidences), np.array(correct)),
+        per_class=per_class,
+        confusion=confusion.tolist(),
+        skipped=skipped,
+    )
+
+
+def _ece(confidence: np.ndarray[Any, Any], correct: np.ndarray[Any, Any], bins: int = 10) -> float:
+    if not len(confidence):
+        return 0.0
+    edges = np.linspace(0, 1, bins + 1)
+    total = 0.0
+    for low, high in itertools.pairwise(edges):
+        inside = (confidence > low) & (confidence <= high)
+        if inside.any():
+            total += inside.mean() * abs(correct[inside].mean() - confidence[inside].mean())
+    return float(total)
+
+
+def html_report(evaluation: Evaluation, target: Path) -> Path:
+    """A self-contained HTML page: headline numbers, the confusion matrix as a heat map, and
+    per-class precision/recall/F1 bars."""
+    e = evaluation
+    esc = html.escape
+    columns = [*e.classes, OTHER]
+    peak = max((max(row) for row in e.confusion), default=1) or 1
+    rows = []
+    for label, counts in zip(e.classes, e.confusion, strict=True):
+        cells = []
+        for j, count in enumerate(counts):
+            diagonal = j < len(e.classes) and e.classes[j] == label
+            shade = count / peak
+            colour = f"rgba(40,140,70,{shade:.2f})" if diagonal else f"rgba(200,50,50,{shade:.2f})"
+            cells.append(f'<td style="background:{colour}">{count or ""}</td>')
+        rows.append(f"<tr><th>{esc(label)}</th>{''.join(cells)}</tr>")
+    bars = []
+    for c in e.per_class:
+        bar = "".join(
+            f'<div class="bar {k}" style="width:{100 * c[k]:.1f}%">{k[0].upper()} {c[k]:.2f}</div>'
+            for k in ("precision", "recall", "f1")
+        )
+        bars.append(f"<tr><th>{esc(c['label'])}</th><td>{c['support']}</td><td>{bar}</td></tr>")
+    page = f"""<!doctype html><html><head><meta charset="utf-8">
+<title>Evaluation of {esc(e.model)}</title><style>
+body{{font-family:system-ui,sans-serif;margin:2em;color:#222}} table{{border-collapse:collapse}}
+td,th{{border:1px solid #ddd;padding:4px 8px;text-align:center}} th{{background:#f6f6f6}}
+.bar{{height:16px;margin:2px 0;color:#fff;font-size:11px;text-align:left;padding-left:4px;
+white-space:nowrap}} .precision{{background:#3b7dd8}} .recall{{background:#e08a1e}}
+.f1{{background:#2f9e57}} .num{{font-size:2em;font-weight:600;margin-right:1.5em}}
+</style></head><body>
+<h1>{esc(e.model)} on {e.count} images</h1>
+<p><span class="num">{e.accuracy:.1%}</span>accuracy
+<span class="num">{e.top5:.1%}</span>top-5
+<span class="num">{e.macro_f1:.3f}</span>macro F1
+<span class="num">{e.ece:.3f}</span>calibration error (ECE)</p>
+<h2>Confusion matrix</h2><p>Rows: true class. Columns: predicted. Green: right; red: wrong.</p>
+<table><tr><th></th>{"".join(f"<th>{esc(c)}</th>" for c in columns)}</tr>{"".join(rows)}</table>
+<h2>Per class</h2><table><tr><th>class</th><th>images</th><th style="width:420px">
+precision / recall / F1</th></tr>{"".join(bars)}</table>
+<h2>Skipped</h2><p>{len(e.skipped)} image(s).</p>
+<script type="application/json" id="data">{esc(json.dumps(e.to_dict()))}</script>
+</body></html>"""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(page, encoding="utf-8")
+    return target

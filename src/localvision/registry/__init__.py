@@ -1,0 +1,9 @@
+"""The model registry: named models, integer versions, aliases, metrics and lineage.
+
+SQLite under the data home holds the entries; artifacts are stored once, content-addressed by
+their SHA-256. See :class:`Registry`.
+"""
+
+from .store import ModelVersion, Registry, parse_ref
+
+__all__ = ["ModelVersion", "Registry", "parse_ref"]

@@ -1,0 +1,1 @@
+"""Training on your own images: datasets, feature extraction, heads, merged ONNX models."""

@@ -1,0 +1,227 @@
+"""Transfer learning: a registered classifier as a frozen backbone, a new head, one ONNX model.
+
+Example::
+
+    result = train(load_dataset(Path("data/pets")), base="mobilenet", name="pets",
+                   settings=settings)
+    result.entry.ref         # "pets@1"
+    result.metrics           # {"val_accuracy": ..., ...}
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..api import resolve_model
+from ..config import Settings
+from ..errors import InvalidInputError, ModelConversionError, ModelError
+from ..files import sha256_file
+from ..images import ImageLimits
+from ..models.card import CardFields
+from ..models.onnx import CARD_METADATA_KEY, OnnxRuntime
+from ..models.runtime import RuntimeOptions
+from ..registry import ModelVersion, Registry
+from .dataset import Dataset, find_duplicates, split
+from .features import FeatureExtractor
+from .graph import cut_backbone, merge_head
+from .head import HeadTrainer
+
+__all__ = ["TrainResult", "train"]
+
+_PREPROCESSING = ("input_size", "layout", "channel_order", "input_range", "mean", "std", "resize")
+
+
+@dataclass
+class TrainResult:
+    entry: ModelVersion
+    metrics: dict[str, Any]
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    duplicates: list[tuple[str, str]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    cache_hits: int = 0
+
+
+def train(
+    data: Dataset,
+    *,
+    base: str,
+    name: str,
+    settings: Settings,
+    hidden: int = 0,
+    epochs: int = 300,
+    seed: int = 0,
+    validation_fraction: float = 0.2,
+    feature_tensor: str | None = None,
+    progress: Callable[[str, int, int], Callable[[int], None]] | None = None,
+) -> TrainResult:
+    """Train a head on ``data`` over ``base``'s features and register the merged model."""
+    if len(data.classes) < 2:
+        raise InvalidInputError(
+            f"Training needs at least two classes; found {len(data.classes)} "
+            f"({', '.join(data.classes) or 'none'}).",
+            hint="Add a folder of images for each class.",
+        )
+    model = resolve_model(base, settings)
+    if model.card.task != "classify":
+        raise ModelError(f"{base} is a {model.card.task} model; training needs a classifier.")
+    runtime = model.runtime
+    if not isinstance(runtime, OnnxRuntime):
+        raise ModelError(
+            f"{base} runs on {model.format.name}; training needs an ONNX backbone for now.",
+            hint="Register an ONNX (or Keras/PyTorch, converted to ONNX) classifier as the base.",
+        )
+    cache = settings.cache_dir
+    backbone_sha = hashlib.sha256(
+        (sha256_file(runtime.path) + (feature_tensor or "")).encode()
+    ).hexdigest()
+    backbone_path = cache / "backbones" / f"{backbone_sha}.onnx"
+    backbone_path.parent.mkdir(parents=True, exist_ok=True)
+    cut_at = feature_tensor
+    if not backbone_path.is_file():
+        cut_at, _ = cut_backbone(runtime.path, backbone_path, tensor=feature_tensor)
+    options = RuntimeOptions(
+        cache_dir=cache, providers=settings.providers, threads=settings.threads
+    )
+    backbone = OnnxRuntime(backbone_path, options)
+
+    train_set, validation = split(data, validation_fraction, seed)
+    duplicates = find_duplicates(train_set, validation)
+    extractor = FeatureExtractor(
+        model,
+        backbone,
+        backbone_sha,
+        cache,
+        limits=ImageLimits(settings.max_image_bytes, settings.max_image_pixels),
+        batch_size=min(64, settings.batch_size * 2),
+    )
+    samples = train_set.samples + validation.samples
+    advance = progress("extracting features", len(samples), 0) if progress else None
+    vectors, skipped, hits = extractor.extract([s.path for s in samples], advance)
+    index = {label: i for i, label in enumerate(data.classes)}
+
+    def arrays(part: Dataset) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+        kept = [s for s in part.samples if s.path in vectors]
+        if not kept:
+            return np.zeros((0, 1), np.float32), np.zeros(0, np.int64)
+        return (
+            np.stack([vectors[s.path] for s in kept]),
+            np.array([index[s.label] for s in kept], np.int64),
+        )
+
+    x_train, y_train = arrays(train_set)
+    x_val, y_val = arrays(validation)
+    if len(set(y_train.tolist())) < 2:
+        raise InvalidInputError("Fewer than two classes have readable training images.")
+    head = HeadTrainer(hidden=hidden, epochs=epochs, seed=seed).fit(
+        x_train,
+        y_train,
+        x_val if len(x_val) else x_train,
+        y_val if len(y_val) else y_train,
+        classes=len(data.classes),
+    )
+    metrics = _metrics(head, x_train, y_train, x_val, y_val)
+    card = {key: value for key, value in model.card.to_dict().items() if key in _PREPROCESSING}
+    card.update(labels=list(data.classes), output_activation="none", task="classify")
+    CardFields.model_validate(card)  # never register a card that will not load back
+    with tempfile.TemporaryDirectory(dir=cache) as tmp:
+        merged = Path(tmp) / f"{name}.onnx"
+        merge_head(
+            backbone_path,
+            head.folded(),
+            merged,
+            multi_label=False,
+            metadata={CARD_METADATA_KEY: json.dumps(card)},
+        )
+        _verify(
+            merged,
+            options,
+            x_val if len(x_val) else x_train,
+            backbone,
+            extractor,
+            head,
+            samples,
+            vectors,
+        )
+        lineage = {
+            "base": base,
+            "base_sha256": sha256_file(model.path),
+            "feature_tensor": cut_at,
+            "dataset_fingerprint": data.fingerprint(),
+            "classes": list(data.classes),
+            "hyperparameters": {
+                "hidden": hidden,
+                "epochs": epochs,
+                "best_epoch": head.best_epoch_,
+                "validation_fraction": validation_fraction,
+            },
+            "seed": seed,
+        }
+        entry = Registry(settings.home).add(
+            name,
+            merged,
+            format_name="onnx",
+            card=card,
+            metrics=metrics,
+            lineage=lineage,
+            license=model.card.license,
+        )
+    model.close()
+    backbone.close()
+    return TrainResult(
+        entry=entry,
+        metrics=metrics,
+        skipped=data.skipped + skipped,
+        duplicates=duplicates,
+        warnings=data.warnings(),
+        cache_hits=hits,
+    )
+
+
+def _metrics(
+    head: HeadTrainer, x_train: Any, y_train: Any, x_val: Any, y_val: Any
+) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "train_images": len(x_train),
+        "validation_images": len(x_val),
+        "train_accuracy": float((head.predict_proba(x_train).argmax(1) == y_train).mean()),
+    }
+    if len(x_val):
+        out["val_accuracy"] = float((head.predict_proba(x_val).argmax(1) == y_val).mean())
+    return out
+
+
+def _verify(
+    merged: Path,
+    options: RuntimeOptions,
+    features: Any,
+    backbone: OnnxRuntime,
+    extractor: FeatureExtractor,
+    head: HeadTrainer,
+    samples: Any,
+    vectors: Any,
+) -> None:
+    """The merged model must give what backbone-then-head gives, on real images."""
+    runtime = OnnxRuntime(merged, options)
+    try:
+        probe = [s.path for s in samples if s.path in vectors][:8]
+        tensors = [t for t in (extractor.prepare(p) for p in probe) if not isinstance(t, str)]
+        if not tensors:
+            return
+        batch = np.stack(tensors)
+        together = runtime.run({runtime.inputs[0].name: batch})[0]
+        apart = head.predict_proba(backbone.run({backbone.inputs[0].name: batch})[0])
+        if not np.allclose(together, apart, atol=1e-4):
+            raise ModelConversionError(
+                "The merged model disagrees with backbone-then-head "
+                f"(largest difference {np.abs(together - apart).max():.3g}); not registered."
+            )
+    finally:
+        runtime.close()

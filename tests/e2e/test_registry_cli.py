@@ -1,0 +1,127 @@
+"""The registry, training and evaluation from the command line, as a user runs them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from localvision.cli.app import app
+
+from ..integration.test_training import CLASSES, shape_image
+
+pytest.importorskip("onnx")
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("cli-shapes")
+    rng = np.random.default_rng(5)
+    for part, count in (("train", 24), ("holdout", 9)):
+        for kind in CLASSES:
+            (root / part / kind).mkdir(parents=True)
+            for i in range(count):
+                shape_image(kind, rng).save(root / part / kind / f"{i}.jpg")
+    return root
+
+
+def run(home: Path, *args: str) -> tuple[int, str, str]:
+    result = runner.invoke(app, list(args), env={"LOCALVISION_HOME": str(home)})
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_add_train_eval_promote_rollback_export(
+    models_dir: Path, data: Path, tmp_path: Path
+) -> None:
+    home = tmp_path / "home"
+    code, out, _ = run(
+        home,
+        "models",
+        "add",
+        "mobilenet",
+        str(models_dir / "mobilenetv2-12-int8.onnx"),
+        "--labels",
+        str(models_dir / "imagenet_labels_1000.txt"),
+        "--json",
+    )
+    assert code == 0 and json.loads(out)["ref"] == "mobilenet@1"
+    code, out, _ = run(
+        home, "train", str(data / "train"), "--base", "mobilenet", "--name", "shapes", "--json"
+    )
+    assert code == 0 and json.loads(out)["model"] == "shapes@1"
+    code, out, _ = run(
+        home,
+        "eval",
+        "shapes",
+        str(data / "holdout"),
+        "--json",
+        "--report",
+        str(tmp_path / "eval.html"),
+    )
+    report = json.loads(out)
+    assert code == 0 and report["accuracy"] >= 0.9 and (tmp_path / "eval.html").is_file()
+    code, _, _ = run(
+        home,
+        "models",
+        "promote",
+        "shapes@1",
+        "--gate",
+        "accuracy >= production - 0.01",
+        "--on",
+        str(data / "holdout"),
+    )
+    assert code == 0
+    # The ImageNet backbone knows no shapes: the gate refuses it, with the numbers.
+    code, _, err = run(
+        home,
+        "models",
+        "promote",
+        "mobilenet@1",
+        "--gate",
+        "accuracy >= 0.5",
+        "--on",
+        str(data / "holdout"),
+    )
+    assert code == 2 and "refused to promote mobilenet@1" in err and "0.5000" in err
+    code, _, _ = run(
+        home,
+        "train",
+        str(data / "train"),
+        "--base",
+        "mobilenet",
+        "--name",
+        "shapes",
+        "--head",
+        "mlp",
+    )
+    assert code == 0
+    assert run(home, "models", "promote", "shapes@2")[0] == 0
+    code, out, _ = run(home, "models", "rollback", "shapes")
+    assert code == 0 and "shapes@1" in out
+    code, out, _ = run(home, "models", "list", "--json")
+    listed = {(e["name"], e["version"]): e["aliases"] for e in json.loads(out)}
+    assert listed[("shapes", 1)] == ["production"] and listed[("shapes", 2)] == []
+    code, _, _ = run(home, "models", "export", "shapes", str(tmp_path / "out"))
+    assert code == 0 and (tmp_path / "out" / "shapes.onnx").is_file()
+    code, out, _ = run(
+        home,
+        "classify",
+        "-m",
+        str(tmp_path / "out" / "shapes.onnx"),
+        str(data / "holdout" / "circles" / "0.jpg"),
+        "--json",
+    )
+    assert code == 0 and json.loads(out)["labels"][0]["label"] == "circles"  # the card came along
+
+
+def test_registry_errors_are_one_line(tmp_path: Path) -> None:
+    code, _, err = run(tmp_path, "models", "show", "ghost")
+    assert code == 2 and "No registered model named 'ghost'" in err
+    code, _, err = run(tmp_path, "models", "add", "bad name!", str(tmp_path))
+    assert code == 2 and "not a valid model name" in err
+    code, _, err = run(tmp_path, "train", str(tmp_path), "--base", "ghost", "--name", "x")
+    assert code == 2

@@ -1,0 +1,129 @@
+"""Transfer learning on a dataset generated here, with the fixture ONNX backbone."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from localvision.api import resolve_model
+from localvision.config import Settings
+from localvision.errors import InvalidInputError, ModelError
+from localvision.evaluation import evaluate, html_report
+from localvision.registry import Registry
+from localvision.training.dataset import load_dataset, split
+from localvision.training.train import train
+
+pytest.importorskip("onnx", reason="the train extra cuts ONNX graphs")
+CLASSES = ("circles", "squares", "crosses")
+
+
+def shape_image(kind: str, rng: np.random.Generator) -> Image.Image:
+    image = Image.new("RGB", (160, 160), tuple(int(v) for v in rng.integers(150, 255, 3)))
+    draw = ImageDraw.Draw(image)
+    for _ in range(4):
+        x, y = (int(v) for v in rng.integers(10, 110, 2))
+        size = int(rng.integers(25, 45))
+        colour = tuple(int(v) for v in rng.integers(0, 120, 3))
+        if kind == "circles":
+            draw.ellipse([x, y, x + size, y + size], fill=colour)
+        elif kind == "squares":
+            draw.rectangle([x, y, x + size, y + size], fill=colour)
+        else:
+            draw.line([x, y, x + size, y + size], fill=colour, width=6)
+            draw.line([x + size, y, x, y + size], fill=colour, width=6)
+    return image
+
+
+@pytest.fixture(scope="module")
+def shapes(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("shapes")
+    rng = np.random.default_rng(0)
+    for part, count in (("train", 24), ("holdout", 12)):
+        for kind in CLASSES:
+            folder = root / part / kind
+            folder.mkdir(parents=True)
+            for i in range(count):
+                shape_image(kind, rng).save(folder / f"{i}.jpg")
+    return root
+
+
+@pytest.fixture(scope="module")
+def trained(shapes: Path, models_dir: Path, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    settings = Settings(home=tmp_path_factory.mktemp("home"))
+    Registry(settings.home).add(
+        "mobilenet",
+        models_dir / "mobilenetv2-12-int8.onnx",
+        format_name="onnx",
+        card={"labels": (models_dir / "imagenet_labels_1000.txt").read_text().splitlines()},
+    )
+    result = train(
+        load_dataset(shapes / "train"), base="mobilenet", name="shapes", settings=settings, seed=0
+    )
+    return settings, result
+
+
+def test_trained_head_generalises_to_held_out_images(trained, shapes: Path) -> None:  # type: ignore[no-untyped-def]
+    settings, result = trained
+    assert result.entry.ref == "shapes@1"
+    assert result.metrics["val_accuracy"] >= 0.95
+    model = resolve_model("shapes", settings)
+    evaluation = evaluate(model, load_dataset(shapes / "holdout"))
+    model.close()
+    assert evaluation.count == 36 and evaluation.accuracy >= 0.95
+    assert len(evaluation.confusion) == 3 and sum(map(sum, evaluation.confusion)) == 36
+    assert result.entry.lineage["base"] == "mobilenet"
+    assert result.entry.lineage["classes"] == ["circles", "crosses", "squares"]
+    assert result.entry.card["labels"] == ["circles", "crosses", "squares"]
+
+
+def test_a_second_run_reuses_cached_features_and_is_deterministic(trained, shapes: Path) -> None:  # type: ignore[no-untyped-def]
+    settings, first = trained
+    again = train(
+        load_dataset(shapes / "train"), base="mobilenet", name="shapes", settings=settings, seed=0
+    )
+    assert again.cache_hits == 72 and again.entry.version == 2
+    assert again.entry.sha256 == first.entry.sha256  # same seed, same data: same model
+
+
+def test_html_report_draws_the_confusion_matrix(trained, shapes: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    settings, _ = trained
+    model = resolve_model("shapes@1", settings)
+    page = html_report(
+        evaluate(model, load_dataset(shapes / "holdout")), tmp_path / "r.html"
+    ).read_text()
+    model.close()
+    assert "Confusion matrix" in page and "circles" in page and 'class="bar precision"' in page
+
+
+def test_bad_training_input(trained, shapes: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    settings, _ = trained
+    single = load_dataset(shapes / "train")
+    single.samples = [s for s in single.samples if s.label == "circles"]
+    single.classes = ["circles"]
+    with pytest.raises(InvalidInputError, match="at least two classes"):
+        train(single, base="mobilenet", name="x", settings=settings)
+    (tmp_path / "empty" / "a").mkdir(parents=True)
+    with pytest.raises(InvalidInputError, match="No images"):
+        load_dataset(tmp_path / "empty")
+    pytest.importorskip("ai_edge_litert")
+    from ..conftest import SHARED_FIXTURES
+
+    tflite = SHARED_FIXTURES / "models" / "mobilenet_v2_1.0_224_quant.tflite"
+    with pytest.raises(ModelError, match="needs an ONNX backbone"):
+        train(load_dataset(shapes / "train"), base=str(tflite), name="x", settings=settings)
+
+
+def test_csv_lists_skip_missing_files_and_splits_are_stratified(
+    shapes: Path, tmp_path: Path
+) -> None:
+    rows = [f"{p},{p.parent.name}" for p in sorted((shapes / "train").rglob("*.jpg"))]
+    csv = tmp_path / "data.csv"
+    csv.write_text("file,label\n" + "\n".join(rows) + "\nmissing.jpg,circles\n")
+    data = load_dataset(tmp_path, csv_file=csv)
+    assert len(data.samples) == 72 and data.skipped == [(str(tmp_path / "missing.jpg"), "missing")]
+    train_set, validation = split(data, 0.25, seed=1)
+    assert validation.counts == {"circles": 6, "crosses": 6, "squares": 6}
+    assert not {s.path for s in train_set.samples} & {s.path for s in validation.samples}
