@@ -67,10 +67,14 @@ class FeatureExtractor:
             else:
                 todo.append((path, digest))
         workers = min(4, os.cpu_count() or 1)
+        chunks = [todo[i : i + self.batch_size] for i in range(0, len(todo), self.batch_size)]
         with ThreadPoolExecutor(workers) as pool:
-            for start in range(0, len(todo), self.batch_size):
-                chunk = todo[start : start + self.batch_size]
-                prepared = list(pool.map(self.prepare, [p for p, _ in chunk]))
+            # The next chunk decodes on the pool while this one runs through the backbone.
+            pending = [pool.submit(self.prepare, p) for p, _ in chunks[0]] if chunks else []
+            for number, chunk in enumerate(chunks):
+                prepared = [future.result() for future in pending]
+                if number + 1 < len(chunks):
+                    pending = [pool.submit(self.prepare, p) for p, _ in chunks[number + 1]]
                 ready = [
                     (item, tensor)
                     for item, tensor in zip(chunk, prepared, strict=True)

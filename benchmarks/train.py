@@ -1,0 +1,150 @@
+"""Benchmark: transfer learning on 1,000 images at 224 px with the int8 MobileNet V2 backbone.
+
+Generates 1,000 labelled JPEGs (five synthetic shape classes), then measures, in one run:
+
+* raw backbone throughput: ONNX Runtime on pre-processed tensors (the limit);
+* feature extraction: decoding, pre-processing and the cut backbone, images/s;
+* head training time; the end-to-end ``train`` wall time (feature cache cold);
+* held-out accuracy on 250 further generated images.
+
+Prints a table and writes JSON (``--out``, default ``benchmarks/results/train.json``).
+
+    python benchmarks/train.py [--fixtures ../shared/fixtures] [--images 1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+from rich.console import Console
+from rich.table import Table
+
+import localvision
+from localvision.api import resolve_model
+from localvision.config import Settings
+from localvision.evaluation import evaluate
+from localvision.images import decode_image
+from localvision.models.preprocess import to_tensor
+from localvision.registry import Registry
+from localvision.training.dataset import load_dataset
+from localvision.training.train import train
+
+ROOT = Path(__file__).resolve().parents[1]
+KINDS = ("circles", "squares", "crosses", "triangles", "stripes")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--fixtures", type=Path, default=ROOT.parent / "shared" / "fixtures")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "train.json")
+    parser.add_argument("--images", type=int, default=1000)
+    args = parser.parse_args(argv)
+    models = args.fixtures / "models"
+    if not models.is_dir():
+        print(f"fixtures not found at {args.fixtures}", file=sys.stderr)
+        return 2
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        make_dataset(root / "train", args.images, seed=0)
+        make_dataset(root / "holdout", args.images // 4, seed=1)
+        settings = Settings(home=root / "home")
+        Registry(settings.home).add(
+            "mobilenet",
+            models / "mobilenetv2-12-int8.onnx",
+            format_name="onnx",
+            card={"labels": (models / "imagenet_labels_1000.txt").read_text().splitlines()},
+        )
+        raw = raw_backbone(settings, root / "train")
+        data = load_dataset(root / "train")
+        start = time.perf_counter()
+        result = train(data, base="mobilenet", name="shapes", settings=settings, seed=0)
+        cold = time.perf_counter() - start
+        start = time.perf_counter()
+        train(data, base="mobilenet", name="shapes", settings=settings, seed=0)
+        warm = time.perf_counter() - start
+        model = resolve_model("shapes", settings)
+        holdout = evaluate(model, load_dataset(root / "holdout"))
+        model.close()
+    extraction = (cold - (warm)) if warm < cold else cold
+    report = {
+        "machine": {
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "localvision": localvision.__version__,
+        },
+        "images": args.images,
+        "train_end_to_end_s": cold,
+        "train_with_cached_features_s": warm,
+        "feature_extraction_images_per_s": args.images / extraction,
+        "raw_backbone_images_per_s": raw,
+        "extraction_vs_raw": (args.images / extraction) / raw,
+        "val_accuracy": result.metrics.get("val_accuracy"),
+        "holdout_accuracy": holdout.accuracy,
+        "holdout_images": holdout.count,
+        "dataset": "generated: five synthetic shape classes (no real labelled set available here)",
+    }
+    table = Table("measure", "value", title=f"train on {args.images} images, {os.cpu_count()} CPUs")
+    for key, value in report.items():
+        if key != "machine":
+            table.add_row(key, f"{value:.3f}" if isinstance(value, float) else str(value))
+    Console().print(table)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2))
+    print(f"wrote {args.out}")
+    return 0
+
+
+def make_dataset(root: Path, count: int, *, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    for i in range(count):
+        kind = KINDS[i % len(KINDS)]
+        folder = root / kind
+        folder.mkdir(parents=True, exist_ok=True)
+        image = Image.new("RGB", (224, 224), tuple(int(v) for v in rng.integers(150, 255, 3)))
+        draw = ImageDraw.Draw(image)
+        for _ in range(4):
+            x, y = (int(v) for v in rng.integers(10, 160, 2))
+            s = int(rng.integers(30, 55))
+            colour = tuple(int(v) for v in rng.integers(0, 120, 3))
+            if kind == "circles":
+                draw.ellipse([x, y, x + s, y + s], fill=colour)
+            elif kind == "squares":
+                draw.rectangle([x, y, x + s, y + s], fill=colour)
+            elif kind == "crosses":
+                draw.line([x, y, x + s, y + s], fill=colour, width=6)
+                draw.line([x + s, y, x, y + s], fill=colour, width=6)
+            elif kind == "triangles":
+                draw.polygon([(x, y + s), (x + s, y + s), (x + s // 2, y)], fill=colour)
+            else:
+                for k in range(0, s, 8):
+                    draw.line([x, y + k, x + s, y + k], fill=colour, width=3)
+        image.save(folder / f"{i}.jpg", quality=90)
+
+
+def raw_backbone(settings: Settings, folder: Path) -> float:
+    """Images/s of the whole classifier on tensors prepared beforehand (the limit)."""
+    model = resolve_model("mobilenet", settings)
+    paths = sorted(folder.rglob("*.jpg"))[:256]
+    tensors = np.stack([to_tensor(decode_image(p), model.card, model.input) for p in paths])
+    model.predict(tensors[:32])
+    start = time.perf_counter()
+    for i in range(0, len(tensors), 32):
+        model.predict(tensors[i : i + 32])
+    elapsed = time.perf_counter() - start
+    model.close()
+    return len(tensors) / elapsed
+
+
+if __name__ == "__main__":
+    sys.exit(main())
