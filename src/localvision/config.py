@@ -70,6 +70,9 @@ class ServerSettings(BaseModel):
     )
     max_queue: int = Field(64, ge=0, description="Requests waiting before new ones are shed.")
     request_timeout_s: float = Field(30.0, gt=0, description="Longest a request may wait + run.")
+    reload_interval_s: float = Field(
+        2.0, ge=0, description="How often registry aliases of served models are checked (0: never)."
+    )
     allow_private_urls: bool = Field(
         False, description="Let imageUri fetch loopback, private and link-local addresses."
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -22,6 +23,22 @@ __all__ = ["create_app"]
 log = logging.getLogger("localvision.server")
 
 
+async def _follow_aliases(state: ServerState) -> None:
+    """Check followed registry aliases every ``reload_interval_s`` and hot-swap moved ones."""
+    interval = state.settings.server.reload_interval_s
+    if not interval or not state.followed:
+        return
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            swapped = await anyio.to_thread.run_sync(state.reload_changed)
+        except Exception as exc:  # never let the watcher die silently
+            log.error("checking registry aliases failed", exc_info=exc)
+            continue
+        for ref in swapped:
+            log.info("now serving %s", ref)
+
+
 def create_app(settings: Settings | None = None, *, state: ServerState | None = None) -> ASGIApp:
     """Build the server app for ``settings`` (models load when the app starts).
 
@@ -38,6 +55,7 @@ def create_app(settings: Settings | None = None, *, state: ServerState | None = 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if not server_state.ready:
             await anyio.to_thread.run_sync(server_state.start)
+        watcher = asyncio.get_running_loop().create_task(_follow_aliases(server_state))
         grpc_server = None
         if settings.server.grpc_port is not None:
             grpc_server = await start_grpc_server(
@@ -46,6 +64,7 @@ def create_app(settings: Settings | None = None, *, state: ServerState | None = 
         try:
             yield
         finally:
+            watcher.cancel()
             server_state.ready = False
             if grpc_server is not None:
                 await grpc_server.stop(grace=5)

@@ -8,6 +8,8 @@ model's own error.
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -19,6 +21,7 @@ from ..engine import LocalEngine
 from ..errors import ConfigError, LocalVisionError
 from ..models.card import Layout
 from ..models.model import Model
+from ..registry import Registry
 from ..types import Feature
 from .batching import Batcher
 from .dispatch import Dispatcher
@@ -68,6 +71,8 @@ class ServerState:
     batcher: Batcher | None = None
     fetcher: ImageFetcher | None = None
     ready: bool = False
+    followed: dict[str, int] = field(default_factory=dict)
+    """Registered models served by name or alias: the version each is at now."""
 
     def start(self) -> None:
         """Load and warm up every configured model, then build the engine (blocking)."""
@@ -79,20 +84,15 @@ class ServerState:
                 if name not in self.models:  # a registered model (name, name@3, name@alias)
                     log.info("loading registered model %s", name)
                     self.models[name] = resolve_model(name, self.settings)
+                    if "@" not in name or not name.rsplit("@", 1)[1].isdigit():
+                        self.followed[name] = self._registered_version(name)
             self.features = feature_models(self.settings, self.models)
             for model in self.models.values():
                 warm_up(model)
         except LocalVisionError:
             self.close()
             raise
-        by_feature = {feature: self.models[name] for feature, name in self.features.items()}
-        self.engine = engine_for(
-            by_feature,
-            self.settings,
-            on_batch=lambda feature, size: self.metrics.batch_size.labels(feature.value).observe(
-                size
-            ),
-        )
+        self.engine = self._engine()
         self.schedule()
         server = self.settings.server
         self.fetcher = ImageFetcher(
@@ -106,6 +106,64 @@ class ServerState:
             ", ".join(self.models) or "none",
             ", ".join(f"{f.value}={n}" for f, n in self.features.items()) or "none",
         )
+
+    def _engine(self) -> LocalEngine:
+        by_feature = {feature: self.models[name] for feature, name in self.features.items()}
+        return engine_for(
+            by_feature,
+            self.settings,
+            on_batch=lambda feature, size: self.metrics.batch_size.labels(feature.value).observe(
+                size
+            ),
+        )
+
+    def _registered_version(self, ref: str) -> int:
+        return Registry(self.settings.home).get(ref).version
+
+    def reload_changed(self) -> list[str]:
+        """Swap in the new version of every followed registered model whose alias moved.
+
+        Blocking (run it off the event loop). The new version is loaded and warmed up first;
+        then the models, engine and batcher are replaced together, so each request runs on
+        either the old or the new version, never a mix; requests already running finish on the
+        old one, which is closed once they have had time to.
+        """
+        swapped: list[str] = []
+        for ref, version in list(self.followed.items()):
+            try:
+                current = self._registered_version(ref)
+            except LocalVisionError as exc:
+                log.warning("cannot check %s in the registry: %s", ref, exc)
+                continue
+            if current == version:
+                continue
+            log.info("%s moved to version %s; loading it", ref, current)
+            try:
+                fresh = resolve_model(ref, self.settings)
+                warm_up(fresh)
+            except LocalVisionError as exc:
+                log.error("cannot load %s@%s, keeping version %s: %s", ref, current, version, exc)
+                self.followed[ref] = current  # do not retry a broken version in a loop
+                continue
+            old_model, old_engine = self.models[ref], self.engine
+            self.models = {**self.models, ref: fresh}
+            self.engine = self._engine()
+            self.schedule()
+            self.followed[ref] = current
+            swapped.append(ref)
+            self._retire(old_model, old_engine)
+        return swapped
+
+    def _retire(self, model: Model, engine: LocalEngine | None) -> None:
+        """Close what a swap replaced once in-flight requests have had their time limit."""
+
+        def later() -> None:
+            time.sleep(self.settings.server.request_timeout_s + 1)
+            if engine is not None:
+                engine.close()
+            model.close()
+
+        threading.Thread(target=later, name="lv-retire", daemon=True).start()
 
     def schedule(self) -> None:
         """Build the dispatcher and batcher around the current engine, from the settings."""
