@@ -125,3 +125,34 @@ def test_registry_errors_are_one_line(tmp_path: Path) -> None:
     assert code == 2 and "not a valid model name" in err
     code, _, err = run(tmp_path, "train", str(tmp_path), "--base", "ghost", "--name", "x")
     assert code == 2
+
+
+def test_pull_registers_a_model_from_a_hub(colour_model_path: Path, tmp_path: Path) -> None:
+    import threading
+    from http.server import ThreadingHTTPServer
+
+    from ..integration.test_pull import Hub
+
+    Hub.files = {"/org/colours/resolve/main/colours.onnx": colour_model_path.read_bytes()}
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Hub)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    labels = tmp_path / "labels.txt"
+    labels.write_text("red\ngreen\nblue\ngray\n")
+    try:
+        result = runner.invoke(
+            app,
+            ["models", "pull", "hf://org/colours/colours.onnx", "--labels", str(labels), "--json"],
+            env={
+                "LOCALVISION_HOME": str(tmp_path / "home"),
+                "HF_ENDPOINT": f"http://127.0.0.1:{server.server_address[1]}",
+            },
+        )
+    finally:
+        server.shutdown()
+    assert result.exit_code == 0, result.stderr
+    entry = json.loads(result.stdout)
+    assert (
+        entry["ref"] == "colours@1"
+        and entry["lineage"]["source"] == "hf://org/colours/colours.onnx"
+    )
+    assert entry["card"]["labels"] == ["red", "green", "blue", "gray"]

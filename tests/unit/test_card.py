@@ -135,3 +135,11 @@ def test_labels_files_keep_inner_blank_lines_and_refuse_empty(tmp_path: Path) ->
         read_labels(path)
     with pytest.raises(ModelCardError, match="does not exist"):
         read_labels(tmp_path / "missing.txt")
+
+
+def test_imagenet_synset_files_lose_their_wordnet_ids(tmp_path: Path) -> None:
+    path = tmp_path / "synset.txt"
+    path.write_text("n01440764 tench, Tinca tinca\nn01443537 goldfish, Carassius auratus\n")
+    assert read_labels(path) == ["tench, Tinca tinca", "goldfish, Carassius auratus"]
+    path.write_text("n01440764 tench\nplain label\n")  # not every line: left alone
+    assert read_labels(path) == ["n01440764 tench", "plain label"]

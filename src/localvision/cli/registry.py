@@ -17,7 +17,7 @@ from ..config import Settings
 from ..errors import InvalidParameterError, LocalVisionError
 from ..evaluation import evaluate
 from ..images import ImageLimits
-from ..models.card import CardFields, find_sidecar, read_sidecar
+from ..models.card import CardFields, find_sidecar, parse_labels, read_sidecar
 from ..models.loader import load_model
 from ..registry import ModelVersion, Registry, parse_ref
 from ..registry.gate import parse_gate
@@ -47,6 +47,7 @@ def register(app: typer.Typer) -> None:
     app.command("rollback")(rollback)
     app.command("remove")(remove)
     app.command("export")(export)
+    app.command("pull")(pull)
 
 
 def add(
@@ -227,6 +228,67 @@ def export(
         shutil.copyfile(entry.path, target)
         (folder / f"{entry.name}.card.toml").write_text(_toml(entry.card), encoding="utf-8")
     typer.echo(f"exported {entry.ref} to {target}")
+
+
+def pull(
+    ref: Annotated[
+        str, typer.Argument(help="hf://owner/repo[@rev]/path, an https URL, or a catalog name.")
+    ],
+    name: Annotated[str | None, typer.Option(help="Register under this name.")] = None,
+    sha256: Annotated[str | None, typer.Option(help="The SHA-256 the file must have.")] = None,
+    max_bytes: Annotated[int, typer.Option(help="Refuse files larger than this.")] = 2 * 1024**3,
+    labels: LabelsFile = None,
+    as_json: JsonFlag = False,
+    config: ConfigFile = None,
+) -> None:
+    """Download a model (resuming, size-limited, hash-checked) and register it.
+
+    Catalog: localvision models pull --list
+    """
+    from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
+
+    from ..registry.pull import download, resolve_source
+
+    console = Console(stderr=True)
+    with reported():
+        settings = load_settings(config)
+        url, entry = resolve_source(ref)
+        with Progress(
+            "{task.description}",
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            console=console,
+            transient=True,
+            disable=not console.is_terminal,
+        ) as bar:
+            task = bar.add_task(Path(url).name, total=None)
+            fetched = download(
+                url,
+                settings.cache_dir,
+                expected_sha256=sha256,
+                max_bytes=max_bytes,
+                progress=lambda done, total: bar.update(task, completed=done, total=total),
+            )
+        card: dict[str, Any] = dict(entry.card) if entry else {}
+        if entry is not None and entry.labels_url and labels is None:
+            labels_file = download(entry.labels_url, settings.cache_dir, max_bytes=10 * 1024**2)
+            card["labels"] = parse_labels(labels_file.path.read_text(encoding="utf-8"))
+        loaded = load_model(fetched.path, settings=settings, card=card or None, labels=labels)
+        fields = dict(card)
+        if labels and loaded.card.labels is not None:
+            fields["labels"] = list(loaded.card.labels)
+        target = name or (ref if entry else Path(url.split("?")[0]).stem)
+        registered = Registry(settings.home).add(
+            target,
+            fetched.path,
+            format_name=loaded.format.name,
+            card=fields,
+            license=entry.license if entry else loaded.card.license,
+            lineage={"source": ref, "url": url, "sha256": fetched.sha256},
+        )
+        loaded.close()
+    _print_entry(registered, as_json, verb="pulled and registered")
 
 
 def _toml(card: dict[str, Any]) -> str:

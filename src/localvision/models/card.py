@@ -25,6 +25,7 @@ Example sidecar ``mobilenet.card.toml``::
 from __future__ import annotations
 
 import enum
+import re
 import tomllib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -276,8 +277,17 @@ def read_labels(path: str | Path) -> list[str]:
 
 
 def parse_labels(text: str) -> list[str]:
-    """Split label-file text into labels, one per line, keeping inner blank lines."""
-    return [line.strip() for line in text.rstrip().splitlines()]
+    """Split label-file text into labels, one per line, keeping inner blank lines.
+
+    ImageNet synset files (``n01440764 tench, Tinca tinca``) lose their WordNet ids.
+    """
+    labels = [line.strip() for line in text.rstrip().splitlines()]
+    if labels and all(_SYNSET.match(label) for label in labels if label):
+        labels = [_SYNSET.sub("", label) for label in labels]
+    return labels
+
+
+_SYNSET = re.compile(r"^n\d{8}\s+")
 
 
 def resolve_card(
