@@ -175,6 +175,7 @@ def html_report(evaluation: Evaluation, target: Path) -> Path:
             for k in ("precision", "recall", "f1")
         )
         bars.append(f"<tr><th>{esc(c['label'])}</th><td>{c['support']}</td><td>{bar}</td></tr>")
+    embedded = json.dumps(e.to_dict()).replace("</", "<\\/")  # nothing may close the script
     page = f"""<!doctype html><html><head><meta charset="utf-8">
 <title>Evaluation of {esc(e.model)}</title><style>
 body{{font-family:system-ui,sans-serif;margin:2em;color:#222}} table{{border-collapse:collapse}}
@@ -193,7 +194,7 @@ white-space:nowrap}} .precision{{background:#3b7dd8}} .recall{{background:#e08a1
 <h2>Per class</h2><table><tr><th>class</th><th>images</th><th style="width:420px">
 precision / recall / F1</th></tr>{"".join(bars)}</table>
 <h2>Skipped</h2><p>{len(e.skipped)} image(s).</p>
-<script type="application/json" id="data">{esc(json.dumps(e.to_dict()))}</script>
+<script type="application/json" id="data">{embedded}</script>
 </body></html>"""
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(page, encoding="utf-8")

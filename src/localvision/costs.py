@@ -1,0 +1,297 @@
+"""The cost model: cloud list prices with free and volume tiers, local cost from hardware and
+measured throughput, and break-even volumes. Pure arithmetic, no I/O.
+
+Cloud: each price entry bands the month's units: the first ``free_units`` cost nothing, then each
+tier's price per 1,000 applies to the units inside its band, prorated (a last partial block of
+1,000 costs its share). Bands are absolute: Google's "1,001 - 5,000,000 at $1.50" is the band
+from 1,000 to 5,000,000 units.
+
+Local: enough machines to carry the volume at the measured throughput and a stated utilisation
+(at least one), each costing its purchase price spread over its lifetime (or its hourly rent)
+plus the power it draws around the clock, plus the operations hours the deployment needs.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import InvalidParameterError
+
+__all__ = [
+    "HOURS_PER_MONTH",
+    "PRICES",
+    "HardwareProfile",
+    "PriceEntry",
+    "Tier",
+    "break_even",
+    "cloud_cost",
+    "local_cost",
+    "parse_volume",
+    "price_for",
+]
+
+HOURS_PER_MONTH = 730.0  # 365 * 24 / 12
+SECONDS_PER_MONTH = HOURS_PER_MONTH * 3600
+
+
+@dataclass(frozen=True)
+class Tier:
+    """Units up to ``up_to`` (cumulative for the month; None: no upper bound) cost
+    ``per_1000`` USD per 1,000."""
+
+    up_to: int | None
+    per_1000: float
+
+
+@dataclass(frozen=True)
+class PriceEntry:
+    """One provider's list price for one feature, with where and when it was read."""
+
+    provider: str
+    feature: str
+    free_units: int
+    tiers: tuple[Tier, ...]
+    source: str
+    date: str
+    verified: bool = True
+    note: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "provider": self.provider,
+            "feature": self.feature,
+            "free_units": self.free_units,
+            "tiers": [{"up_to": t.up_to, "per_1000": t.per_1000} for t in self.tiers],
+            "source": self.source,
+            "date": self.date,
+            "verified": self.verified,
+            "note": self.note,
+        }
+
+
+def _google(feature: str, first: float, second: float | None, note: str = "") -> PriceEntry:
+    tiers = (Tier(5_000_000, first),) + ((Tier(None, second),) if second is not None else ())
+    return PriceEntry(
+        "google",
+        feature,
+        1000,
+        tiers,
+        "cloud.google.com/vision/pricing (stored copies; capture date unknown; "
+        "2026 secondary sources agree)",
+        "2026-05-28",
+        True,
+        note,
+    )
+
+
+_AWS_GROUP2 = (
+    Tier(1_000_000, 1.00),
+    Tier(5_000_000, 0.80),
+    Tier(35_000_000, 0.60),
+    Tier(None, 0.25),
+)
+_AWS_SOURCE = "aws.amazon.com/rekognition/pricing (first tier via a 2026-10-07 transcription)"
+_AZURE_SOURCE = "azure.microsoft.com/pricing (not in the stored corpus: from memory)"
+
+PRICES: tuple[PriceEntry, ...] = (
+    _google("labels", 1.50, 1.00),
+    _google("text", 1.50, 0.60),
+    _google("document_text", 1.50, 0.60),
+    _google("faces", 1.50, 0.60),
+    _google("colors", 1.50, 0.60),
+    _google("crop_hints", 1.50, 0.60, "free with IMAGE_PROPERTIES on the same image"),
+    _google("objects", 2.25, 1.50),
+    *(
+        PriceEntry(
+            "aws",
+            feature,
+            0,
+            _AWS_GROUP2,
+            _AWS_SOURCE,
+            "2026-10-07",
+            False,
+            "only the first tier is confirmed; new accounts also get a 12-month free tier",
+        )
+        for feature in ("labels", "text", "faces", "objects")
+    ),
+    PriceEntry(
+        "aws",
+        "colors",
+        0,
+        (Tier(None, 0.75),),
+        _AWS_SOURCE,
+        "2026-10-07",
+        True,
+        "DetectLabels IMAGE_PROPERTIES, first 1M images; later tiers unknown",
+    ),
+    *(
+        PriceEntry(
+            "azure",
+            feature,
+            5000,
+            (
+                Tier(1_000_000, 1.00),
+                Tier(10_000_000, 0.65),
+                Tier(100_000_000, 0.60),
+                Tier(None, 0.40),
+            ),
+            _AZURE_SOURCE,
+            "unknown",
+            False,
+            "F0 free tier: 5,000 calls a month at 20 per minute",
+        )
+        for feature in ("labels", "objects", "colors", "crop_hints")
+    ),
+    *(
+        PriceEntry(
+            "azure",
+            feature,
+            5000,
+            (Tier(1_000_000, 1.50), Tier(100_000_000, 0.60), Tier(None, 0.40)),
+            _AZURE_SOURCE,
+            "unknown",
+            False,
+            "Read (OCR)",
+        )
+        for feature in ("text", "document_text")
+    ),
+)
+
+
+def price_for(provider: str, feature: str, table: Sequence[PriceEntry] = PRICES) -> PriceEntry:
+    """The entry for ``provider`` and ``feature``, or an error naming what is missing."""
+    for entry in table:
+        if entry.provider == provider and entry.feature == feature:
+            return entry
+    raise InvalidParameterError(
+        f"The price table has no entry for provider {provider!r} and feature {feature!r}.",
+        hint="Add it to the prices file you pass with --prices.",
+    )
+
+
+def cloud_cost(entry: PriceEntry, units: float) -> float:
+    """USD for ``units`` in one month on ``entry``'s tiers, after its free units."""
+    if units < 0:
+        raise InvalidParameterError(f"Units must not be negative; got {units}.")
+    cost = 0.0
+    lower = float(entry.free_units)
+    for tier in entry.tiers:
+        upper = math.inf if tier.up_to is None else float(tier.up_to)
+        inside = max(0.0, min(units, upper) - lower)
+        cost += inside * tier.per_1000 / 1000
+        lower = max(lower, upper)
+        if units <= upper:
+            break
+    return cost
+
+
+@dataclass(frozen=True)
+class HardwareProfile:
+    """What running locally costs, besides the images: stated, not measured.
+
+    Either ``purchase_price`` over ``lifetime_months`` or an ``hourly_rate`` (rented).
+    """
+
+    name: str = "a modest 2-core server (default assumption: override with --hardware)"
+    purchase_price: float = 2000.0
+    lifetime_months: float = 36.0
+    hourly_rate: float | None = None
+    power_watts: float = 150.0
+    electricity_per_kwh: float = 0.20
+    ops_hours_per_month: float = 2.0
+    ops_hourly_rate: float = 60.0
+    utilisation: float = 0.5
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def machine_per_month(self) -> float:
+        """One machine for a month: hardware (or rent) plus power around the clock."""
+        hardware = (
+            self.hourly_rate * HOURS_PER_MONTH
+            if self.hourly_rate is not None
+            else self.purchase_price / self.lifetime_months
+        )
+        power = self.power_watts / 1000 * HOURS_PER_MONTH * self.electricity_per_kwh
+        return hardware + power
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            k: getattr(self, k)
+            for k in (
+                "name",
+                "purchase_price",
+                "lifetime_months",
+                "hourly_rate",
+                "power_watts",
+                "electricity_per_kwh",
+                "ops_hours_per_month",
+                "ops_hourly_rate",
+                "utilisation",
+            )
+        }
+
+
+def local_cost(profile: HardwareProfile, units: float, images_per_second: float) -> float:
+    """USD a month to process ``units`` images locally at the measured throughput."""
+    if images_per_second <= 0:
+        raise InvalidParameterError("Measured throughput must be positive.")
+    capacity = images_per_second * SECONDS_PER_MONTH * profile.utilisation
+    machines = max(1, math.ceil(units / capacity))
+    return machines * profile.machine_per_month() + (
+        profile.ops_hours_per_month * profile.ops_hourly_rate
+    )
+
+
+def break_even(
+    cheaper_at_scale: Callable[[float], float],
+    cheaper_when_small: Callable[[float], float],
+    *,
+    low: float = 1.0,
+    high: float = 1e10,
+) -> float | None:
+    """The smallest monthly volume from which ``cheaper_at_scale`` costs no more than
+    ``cheaper_when_small`` (None if it never does in [low, high])."""
+
+    def gap(v: float) -> float:
+        return cheaper_at_scale(v) - cheaper_when_small(v)
+
+    if gap(low) <= 0:
+        return low
+    points = [float(low * (high / low) ** (i / 400)) for i in range(401)]
+    previous = float(low)
+    for point in points[1:]:
+        if gap(point) <= 0:
+            lo, hi = previous, point
+            for _ in range(60):
+                middle = (lo + hi) / 2
+                lo, hi = (lo, middle) if gap(middle) <= 0 else (middle, hi)
+            return hi
+        previous = point
+    return None
+
+
+_VOLUME = re.compile(r"^\s*([\d_.,]+)\s*([kKmM]?)\s*(?:/\s*(month|day|hour|second|s))?\s*$")
+_PER_MONTH = {
+    None: 1.0,
+    "month": 1.0,
+    "day": 365 / 12,
+    "hour": HOURS_PER_MONTH,
+    "second": SECONDS_PER_MONTH,
+    "s": SECONDS_PER_MONTH,
+}
+
+
+def parse_volume(text: str) -> float:
+    """Images a month from ``2000000/month``, ``2M/month``, ``50k/day`` or ``10/second``."""
+    match = _VOLUME.match(text)
+    if not match:
+        raise InvalidParameterError(
+            f"Cannot read the volume {text!r}.",
+            hint="Write e.g. 2000000/month, 2M/month or 50k/day.",
+        )
+    number = float(match[1].replace("_", "").replace(",", ""))
+    number *= {"": 1, "k": 1e3, "m": 1e6}[match[2].lower()]
+    return number * _PER_MONTH[match[3]]

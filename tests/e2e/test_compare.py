@@ -1,0 +1,143 @@
+"""``localvision compare`` end to end: every section, consistent numbers, no network."""
+
+from __future__ import annotations
+
+import json
+import socket
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from localvision.cli.app import app
+
+from ..conftest import solid_jpeg
+
+runner = CliRunner()
+
+
+class Collector(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+        self.report = ""
+        self._in_report = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, dict(attrs)))
+        self._in_report = tag == "script" and dict(attrs).get("id") == "report"
+
+    def handle_data(self, data: str) -> None:
+        if self._in_report:
+            self.report += data
+
+
+@pytest.fixture
+def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fail the test on any connection attempt beyond loopback."""
+    real = socket.socket.connect
+
+    def guarded(self: socket.socket, address: object) -> object:
+        host = address[0] if isinstance(address, tuple) else ""
+        if host not in ("127.0.0.1", "::1", "localhost"):
+            raise AssertionError(f"network call to {address}")
+        return real(self, address)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(socket.socket, "connect", guarded)
+
+
+@pytest.fixture
+def labelled(tmp_path: Path) -> Path:
+    for name, colour in (("red", (240, 10, 10)), ("blue", (10, 10, 240))):
+        (tmp_path / "data" / name).mkdir(parents=True)
+        for i in range(3):
+            (tmp_path / "data" / name / f"{i}.jpg").write_bytes(solid_jpeg(colour))
+    return tmp_path / "data"
+
+
+def test_full_compare_with_labels(
+    colour_model_path: Path, labelled: Path, tmp_path: Path, no_network: None
+) -> None:
+    report = tmp_path / "compare.html"
+    result = runner.invoke(
+        app,
+        [
+            "compare",
+            str(labelled),
+            "--volume",
+            "2M/month",
+            "--features",
+            "labels,colors",
+            "--models",
+            f"labels={colour_model_path}",
+            "--report",
+            str(report),
+            "--json",
+        ],
+    )
+    assert result.exit_code == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["cloud_calls"] == 0 and "No cloud call" in data["cloud_note"]
+    assert data["accuracy"]["top1"] == 1.0 and data["accuracy"]["images"] == 6
+    assert {m["feature"] for m in data["measurements"]} == {"labels", "colors"}
+    assert set(data["cloud"]) == {"google", "aws", "azure"}
+    # Google at 2M images: (2M - 1,000) labels at $1.50 plus the same for image properties.
+    assert data["cloud"]["google"]["monthly_cost"] == pytest.approx(2 * 1999 * 1.50)
+    assert data["recommendation"].startswith(("Run locally", "Use "))
+    assert {f["factor"] for f in data["factors"]} >= {"Where the data goes", "Lock-in"}
+    page = Collector()
+    page.feed(report.read_text())
+    tags = [tag for tag, _ in page.tags]
+    assert "svg" in tags and tags.count("polyline") == 4  # local + three clouds
+    circles = [a for t, a in page.tags if t == "circle" and a.get("class") == "break-even"]
+    assert len(circles) == sum(1 for v in data["break_even"].values() if v)
+    assert json.loads(page.report)["local"]["monthly_cost"] == data["local"]["monthly_cost"]
+    assert f"${data['local']['monthly_cost']:,.2f}" in report.read_text()
+
+
+def test_compare_on_unlabelled_photos_says_so(models_dir: Path, photos_dir: Path) -> None:
+    result = runner.invoke(
+        app,
+        [
+            "compare",
+            str(photos_dir),
+            "--features",
+            "labels",
+            "--models",
+            f"labels={models_dir / 'mobilenetv2-12-int8.onnx'}",
+            "--providers",
+            "google",
+            "--json",
+        ],
+    )
+    assert result.exit_code == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert "no labels" in data["accuracy"]["note"]
+    assert data["images"] >= 12
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--volume", "lots"], "Cannot read the volume"),
+        (["--features", "crop_hints", "--providers", "aws"], "'aws' and feature 'crop_hints'"),
+        (["--from-audit"], "shadow records"),
+        (["--features", "labels"], "No model for 'labels'"),
+    ],
+)
+def test_bad_input_is_one_line(labelled: Path, args: list[str], message: str) -> None:
+    result = runner.invoke(app, ["compare", str(labelled), *args])
+    assert result.exit_code == 2 and message in result.stderr
+
+
+def test_bad_hardware_profile_and_empty_folder(labelled: Path, tmp_path: Path) -> None:
+    profile = tmp_path / "hw.toml"
+    profile.write_text("gpu_count = 8\n")
+    result = runner.invoke(
+        app, ["compare", str(labelled), "--features", "colors", "--hardware", str(profile)]
+    )
+    assert result.exit_code == 2 and "hardware profile" in result.stderr
+    (tmp_path / "empty").mkdir()
+    result = runner.invoke(app, ["compare", str(tmp_path / "empty"), "--features", "colors"])
+    assert result.exit_code == 2 and "No images" in result.stderr
