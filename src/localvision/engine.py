@@ -46,9 +46,13 @@ BUILTIN_FEATURES = frozenset(
 
 
 def _builtin_tasks() -> dict[Feature, Task]:
-    tasks: dict[Feature, Task] = {Feature.COLORS: ColorsTask(), Feature.CROP_HINTS: CropHintsTask()}
-    if faces_available():
-        tasks[Feature.FACES] = FacesTask()
+    faces = FacesTask() if faces_available() else None
+    tasks: dict[Feature, Task] = {
+        Feature.COLORS: ColorsTask(),
+        Feature.CROP_HINTS: CropHintsTask(faces=faces),
+    }
+    if faces is not None:
+        tasks[Feature.FACES] = faces
     if text_available():
         tasks[Feature.TEXT] = TextTask(Feature.TEXT)
         tasks[Feature.DOCUMENT_TEXT] = TextTask(Feature.DOCUMENT_TEXT)

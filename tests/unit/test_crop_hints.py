@@ -73,3 +73,30 @@ def test_aspect_ratio_validation(ratios: list[object], message: str) -> None:
     with pytest.raises(InvalidParameterError, match=message):
         check_aspect_ratios(ratios)  # type: ignore[arg-type]
     assert check_aspect_ratios([1, 1.77]) == (1.0, 1.77)
+
+
+class FixedFaces:
+    """A face detector that always finds one face at a known place (passed in, not patched)."""
+
+    min_side = 256
+
+    def detect(self, image: object) -> list[object]:
+        from localvision.types import Face
+
+        return [Face(left=700, top=20, right=780, bottom=100, confidence=0.9)]
+
+
+def test_faces_outweigh_detail_in_crops() -> None:
+    from localvision.tasks.crop_hints import CropHintsTask
+    from localvision.types import AnnotateResult, DecodedImage, Feature, FeatureRequest
+
+    image = image_with_detail((800, 300), (20, 100, 120, 200))  # detail on the left
+    decoded = DecodedImage(image, 800, 300)
+    plain, faced = CropHintsTask(), CropHintsTask(faces=FixedFaces())
+    request = FeatureRequest(Feature.CROP_HINTS)
+    without, with_face = AnnotateResult(), AnnotateResult()
+    plain.post_process(plain.pre_process(decoded), (800, 300), request, without)
+    faced.post_process(faced.pre_process(decoded), (800, 300), request, with_face)
+    assert without.crop_hints[0].left <= 20  # type: ignore[index]
+    hint = with_face.crop_hints[0]  # type: ignore[index]
+    assert hint.left <= 700 and hint.right >= 779  # the face is kept
