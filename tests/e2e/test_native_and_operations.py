@@ -218,3 +218,37 @@ def test_oversized_bodies_are_refused_before_being_read(slow_state: ServerState)
     assert native.status_code == 413
     (oip,) = asyncio.run(burst(slow_state, "/v2/models/colours/infer", 1, content=big))
     assert oip.status_code == 413 and "at most 1,000" in oip.json()["error"]
+
+
+def test_chunked_uploads_are_size_limited_too(slow_state: ServerState) -> None:
+    slow_state.settings = slow_state.settings.model_copy(
+        update={"server": slow_state.settings.server.model_copy(update={"max_body_bytes": 1000})}
+    )
+    boundary = "lvboundary"
+    payload = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="image"; filename="a.jpg"\r\n'
+            f"Content-Type: image/jpeg\r\n\r\n"
+        ).encode()
+        + b"x" * 5000
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+
+    async def chunks():  # type: ignore[no-untyped-def]
+        for start in range(0, len(payload), 512):
+            yield payload[start : start + 512]
+
+    async def send() -> httpx.Response:
+        transport = httpx.ASGITransport(app=create_app(slow_state.settings, state=slow_state))
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            return await client.post(
+                "/v1/annotate",
+                content=chunks(),
+                headers={
+                    "content-type": f"multipart/form-data; boundary={boundary}",
+                    "x-goog-api-key": "s3cret",
+                },
+            )
+
+    response = asyncio.run(send())
+    assert response.status_code == 413 and response.json()["error"]["code"] == "request_too_large"

@@ -132,10 +132,9 @@ async def _from_form(
     request: Request,
 ) -> tuple[list[str], list[bytes | LocalVisionError], list[Feature], int | None]:
     state = server_state(request)
-    limit = state.settings.server.max_body_bytes
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        await read_body(request, limit)  # raises the size error
+    # Read (and size-limit) the whole body first, chunked uploads included; Starlette then
+    # parses the form from the body it has cached.
+    request._body = await read_body(request, state.settings.server.max_body_bytes)
     form = await request.form(max_files=64, max_fields=16)
     files = [f for f in form.getlist("image") if isinstance(f, UploadFile)]
     if not files:
