@@ -60,10 +60,7 @@ async def answer(state: Any, body: Any, *, int_enums: bool = False) -> dict[str,
             slots.append(image)
         elif image is None:
             slots.append(InvalidInputError("No image present.", hint="Set image.content."))
-        elif not spec.features:
-            slots.append(len(requests))
-            requests.append(AnnotateRequest(image, [], name=f"requests[{index}]"))
-        else:
+        else:  # requests asking no local feature are answered without running anything
             slots.append(len(requests))
             requests.append(AnnotateRequest(image, spec.features, name=f"requests[{index}]"))
     results = await annotate(state, [r for r in requests if r.features])
@@ -74,11 +71,12 @@ async def answer(state: Any, body: Any, *, int_enums: bool = False) -> dict[str,
             responses.append(wire.image_response(None, error=slot))
             continue
         result = by_request[slot]
-        extra_error: LocalVisionError | None = None
-        if spec.unsupported:
-            extra_error = wire.unsupported_error(spec.unsupported)
-        if result is not None and result.error is not None:
-            extra_error = result.error
+        # The image's own failure first; otherwise, features with no local equivalent.
+        extra_error = (
+            result.error
+            if result is not None and result.error is not None
+            else (wire.unsupported_error(spec.unsupported) if spec.unsupported else None)
+        )
         responses.append(
             wire.image_response(
                 result,
