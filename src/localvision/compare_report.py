@@ -12,7 +12,7 @@ from typing import Any
 __all__ = ["write_html"]
 
 _COLOURS = {"local": "#2f9e57", "google": "#3b7dd8", "aws": "#e08a1e", "azure": "#8a4fd1"}
-_W, _H, _PAD = 720, 380, 60
+_W, _H, _PAD = 760, 380, 84
 
 
 def _svg_curves(report: dict[str, Any]) -> str:
@@ -84,8 +84,9 @@ def _bars(rows: list[tuple[str, float, str]], scale: float) -> str:
     for label, value, text in rows:
         width = 0 if scale <= 0 else min(100.0, 100 * value / scale)
         out.append(
-            f'<tr><th>{html.escape(label)}</th><td style="width:420px">'
-            f'<div class="bar" style="width:{width:.1f}%">{html.escape(text)}</div></td></tr>'
+            f'<tr><th>{html.escape(label)}</th><td style="width:260px">'
+            f'<div class="bar" style="width:{width:.1f}%">&nbsp;</div></td>'
+            f"<td>{html.escape(text)}</td></tr>"
         )
     return "<table>" + "".join(out) + "</table>"
 
