@@ -127,3 +127,27 @@ def test_csv_lists_skip_missing_files_and_splits_are_stratified(
     train_set, validation = split(data, 0.25, seed=1)
     assert validation.counts == {"circles": 6, "crosses": 6, "squares": 6}
     assert not {s.path for s in train_set.samples} & {s.path for s in validation.samples}
+
+
+def test_multi_label_training_from_a_csv(trained, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    settings, _ = trained
+    rng = np.random.default_rng(9)
+    rows = []
+    for i in range(60):
+        kinds = [("circles",), ("squares",), ("circles", "squares")][i % 3]
+        image = shape_image(kinds[0], rng)
+        if len(kinds) == 2:  # paste a patch of squares onto the circles
+            image.paste(shape_image("squares", rng).crop((0, 0, 80, 160)), (80, 0))
+        path = tmp_path / f"{i}.jpg"
+        image.save(path)
+        rows.append(f"{path.name},{';'.join(kinds)}")
+    csv = tmp_path / "labels.csv"
+    csv.write_text("file,label\n" + "\n".join(rows) + "\n")
+    data = load_dataset(tmp_path, csv_file=csv)
+    assert data.multi_label and data.classes == ["circles", "squares"]
+    result = train(data, base="mobilenet", name="both", settings=settings, seed=0)
+    assert result.metrics["val_micro_f1"] >= 0.8
+    assert result.entry.card["multi_label"] is True
+    model = resolve_model("both", settings)
+    assert model.card.multi_label
+    model.close()

@@ -1,4 +1,5 @@
-"""Labelled image sets: a folder per class, or a CSV of ``file,label`` rows.
+"""Labelled image sets: a folder per class, or a CSV of ``file,label`` rows (``cat;dog`` in
+the label column makes the set multi-label).
 
 Files that are missing or unreadable are skipped and listed, never fatal mid-run; exact
 duplicates across the train/validation split are found by content hash; classes with few
@@ -24,8 +25,15 @@ FEW_IMAGES = 5
 
 @dataclass(frozen=True)
 class Sample:
+    """One image and its label; ``extra`` holds further labels of a multi-label image."""
+
     path: Path
     label: str
+    extra: tuple[str, ...] = ()
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return (self.label, *self.extra)
 
 
 @dataclass
@@ -38,8 +46,13 @@ class Dataset:
 
     @property
     def counts(self) -> dict[str, int]:
-        counts = Counter(s.label for s in self.samples)
+        counts = Counter(label for s in self.samples for label in s.labels)
         return {c: counts.get(c, 0) for c in self.classes}
+
+    @property
+    def multi_label(self) -> bool:
+        """True when some image carries more than one label (CSV ``cat;dog``)."""
+        return any(s.extra for s in self.samples)
 
     def warnings(self) -> list[str]:
         return [
@@ -96,10 +109,12 @@ def _from_csv(path: Path) -> Dataset:
             if not file.is_file():
                 skipped.append((str(file), "missing"))
                 continue
-            samples.append(Sample(file, row[1].strip()))
+            labels = [part.strip() for part in row[1].split(";") if part.strip()]
+            samples.append(Sample(file, labels[0], tuple(dict.fromkeys(labels[1:]))))
     if not samples:
         raise InvalidInputError(f"{path} lists no existing image files.")
-    return Dataset(samples, sorted({s.label for s in samples}), skipped)
+    classes = sorted({label for s in samples for label in s.labels})
+    return Dataset(samples, classes, skipped)
 
 
 def split(dataset: Dataset, fraction: float, seed: int) -> tuple[Dataset, Dataset]:

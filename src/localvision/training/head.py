@@ -50,6 +50,8 @@ class HeadTrainer:
         targets, val_targets = self._targets(y, classes), self._targets(y_val, classes)
         counts = targets.sum(axis=0)
         weights = np.where(counts > 0, len(x) / (classes * np.maximum(counts, 1)), 0.0)
+        if self.multi_label:
+            weights = np.ones(classes)  # each label's own loss already balances it
         params = self._init(x.shape[1], classes, rng)
         moments = [np.zeros_like(p) for p in params], [np.zeros_like(p) for p in params]
         best = (np.inf, [p.copy() for p in params], 0)

@@ -107,29 +107,38 @@ def train(
     vectors, skipped, hits = extractor.extract([s.path for s in samples], advance)
     index = {label: i for i, label in enumerate(data.classes)}
 
+    multi = data.multi_label
+
     def arrays(part: Dataset) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
         kept = [s for s in part.samples if s.path in vectors]
         if not kept:
-            return np.zeros((0, 1), np.float32), np.zeros(0, np.int64)
-        return (
-            np.stack([vectors[s.path] for s in kept]),
-            np.array([index[s.label] for s in kept], np.int64),
-        )
+            empty = np.zeros((0, len(data.classes)) if multi else 0)
+            return np.zeros((0, 1), np.float32), empty
+        x = np.stack([vectors[s.path] for s in kept])
+        if multi:
+            y = np.zeros((len(kept), len(data.classes)), np.float32)
+            for row, sample in enumerate(kept):
+                y[row, [index[label] for label in sample.labels]] = 1.0
+            return x, y
+        return x, np.array([index[s.label] for s in kept], np.int64)
 
     x_train, y_train = arrays(train_set)
     x_val, y_val = arrays(validation)
-    if len(set(y_train.tolist())) < 2:
+    present = int((y_train.sum(axis=0) > 0).sum()) if multi else len(set(y_train.tolist()))
+    if present < 2:
         raise InvalidInputError("Fewer than two classes have readable training images.")
-    head = HeadTrainer(hidden=hidden, epochs=epochs, seed=seed).fit(
+    head = HeadTrainer(hidden=hidden, epochs=epochs, seed=seed, multi_label=multi).fit(
         x_train,
         y_train,
         x_val if len(x_val) else x_train,
         y_val if len(y_val) else y_train,
         classes=len(data.classes),
     )
-    metrics = _metrics(head, x_train, y_train, x_val, y_val)
+    metrics = _metrics(head, x_train, y_train, x_val, y_val, multi)
     card = {key: value for key, value in model.card.to_dict().items() if key in _PREPROCESSING}
-    card.update(labels=list(data.classes), output_activation="none", task="classify")
+    card.update(
+        labels=list(data.classes), output_activation="none", task="classify", multi_label=multi
+    )
     CardFields.model_validate(card)  # never register a card that will not load back
     with tempfile.TemporaryDirectory(dir=cache) as tmp:
         merged = Path(tmp) / f"{name}.onnx"
@@ -137,7 +146,7 @@ def train(
             backbone_path,
             head.folded(),
             merged,
-            multi_label=False,
+            multi_label=multi,
             metadata={CARD_METADATA_KEY: json.dumps(card)},
         )
         _verify(
@@ -186,15 +195,20 @@ def train(
 
 
 def _metrics(
-    head: HeadTrainer, x_train: Any, y_train: Any, x_val: Any, y_val: Any
+    head: HeadTrainer, x_train: Any, y_train: Any, x_val: Any, y_val: Any, multi: bool
 ) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "train_images": len(x_train),
-        "validation_images": len(x_val),
-        "train_accuracy": float((head.predict_proba(x_train).argmax(1) == y_train).mean()),
-    }
-    if len(x_val):
-        out["val_accuracy"] = float((head.predict_proba(x_val).argmax(1) == y_val).mean())
+    out: dict[str, Any] = {"train_images": len(x_train), "validation_images": len(x_val)}
+    for prefix, x, y in (("train", x_train, y_train), ("val", x_val, y_val)):
+        if not len(x):
+            continue
+        probs = head.predict_proba(x)
+        if multi:  # micro-averaged F1 of the labels at a 0.5 threshold
+            predicted = probs >= 0.5
+            true_positive = float((predicted & (y > 0.5)).sum())
+            denominator = float(predicted.sum() + (y > 0.5).sum())
+            out[f"{prefix}_micro_f1"] = 2 * true_positive / denominator if denominator else 0.0
+        else:
+            out[f"{prefix}_accuracy"] = float((probs.argmax(1) == y).mean())
     return out
 
 
