@@ -56,20 +56,33 @@ def compare(
     providers: Sequence[str] = ("google", "aws", "azure"),
     models: Mapping[str, str] | None = None,
     prices: Sequence[PriceEntry] = PRICES,
+    measure_cloud: bool = False,
+    cloud_sample: int = 20,
+    yes: bool = False,
 ) -> dict[str, Any]:
-    """Every number of the comparison, JSON-ready."""
+    """Every number of the comparison, JSON-ready.
+
+    With ``measure_cloud``, configured providers (egress allowed) also get up to
+    ``cloud_sample`` images: their latency and their agreement with the local answers are
+    measured. Above $0.10 of estimated spend that needs ``yes``.
+    """
     paths = [Path(p) for p in expand_image_paths([str(data)])]
     if not paths:
         raise InvalidInputError(f"No images found in {data}.")
     loaded = _models(features, settings, models or {})
     measured = []
     skipped = 0
+    cloud_measured: dict[str, Any] = {}
     try:
         for feature in features:
             row, failed = _measure(feature, loaded.get(feature), paths, settings)
             measured.append(row)
             skipped = max(skipped, failed)
         accuracy = _accuracy(data, loaded.get(Feature.LABELS), settings)
+        if measure_cloud:
+            cloud_measured = _measure_cloud(
+                providers, paths[:cloud_sample], features, loaded, settings, prices, yes
+            )
     finally:
         for model in loaded.values():
             model.close()
@@ -85,7 +98,8 @@ def compare(
             "monthly_cost": sum(per_feature.values()),
             "per_feature": per_feature,
             "prices": [e.to_dict() for e in entries],
-            "measured": False,
+            "measured": provider in cloud_measured,
+            **cloud_measured.get(provider, {}),
         }
 
     def local_at(v: float) -> float:
@@ -116,8 +130,13 @@ def compare(
             "headroom": capacity / volume if volume else None,
         },
         "cloud": cloud,
-        "cloud_calls": 0,
-        "cloud_note": "No cloud call was made: cloud costs are estimated from list prices only.",
+        "cloud_calls": sum(m["calls"] for m in cloud_measured.values()),
+        "cloud_note": (
+            f"Measured {', '.join(cloud_measured)} on {min(len(paths), cloud_sample)} images; "
+            "costs from list prices."
+            if cloud_measured
+            else "No cloud call was made: cloud costs are estimated from list prices only."
+        ),
         "break_even": breaks,
         "curves": curves,
     }
@@ -197,6 +216,99 @@ def _accuracy(data: Path, model: Model | None, settings: Settings) -> dict[str, 
         "images": result.count,
         "per_class": result.per_class,
     }
+
+
+def _measure_cloud(
+    providers: Sequence[str],
+    paths: list[Path],
+    features: Sequence[Feature],
+    models: Mapping[Feature, Model],
+    settings: Settings,
+    prices: Sequence[PriceEntry],
+    yes: bool,
+) -> dict[str, Any]:
+    """Latency of, and agreement with, each configured provider on the sample."""
+    from .providers.google import GoogleVisionProvider
+
+    configured = [p for p in providers if p == "google" and settings.cloud.google is not None]
+    if not configured:
+        return {}
+    estimate = sum(
+        len(paths) * price_for(p, f.value, prices).tiers[0].per_1000 / 1000
+        for p in configured
+        for f in features
+    )
+    if estimate > 0.10 and not yes:
+        raise InvalidInputError(
+            f"Measuring the cloud would send {len(paths)} images and cost about ${estimate:.2f}.",
+            hint="Pass --yes to spend it, or fewer images with --cloud-sample.",
+        )
+    requests = [
+        AnnotateRequest(p, [FeatureRequest(f) for f in features], name=str(p)) for p in paths
+    ]
+    with engine_for(dict(models), settings) as engine:
+        local = engine.annotate(requests)
+    out: dict[str, Any] = {}
+    for name in configured:
+        provider = GoogleVisionProvider(settings)
+        try:
+            latencies = []
+            answers = []
+            for request in requests:
+                start = time.perf_counter()
+                (answer,) = provider.annotate([request])
+                latencies.append(time.perf_counter() - start)
+                answers.append(answer)
+        finally:
+            provider.close()
+        out[name] = {
+            "calls": len(requests),
+            "latency_ms": {
+                q: 1000 * float(np.percentile(latencies, int(q[1:]))) for q in ("p50", "p95", "p99")
+            },
+            "agreement": _agreement(local, answers),
+            "failed": sum(a.error is not None for a in answers),
+        }
+    return out
+
+
+def _agreement(local: Sequence[Any], cloud: Sequence[Any]) -> dict[str, float]:
+    """Label top-1 and top-5 agreement, OCR character error rate, and face-count agreement."""
+    top1 = top5 = labelled = 0
+    text_errors: list[float] = []
+    faces_same = faced = 0
+    for mine, theirs in zip(local, cloud, strict=True):
+        if mine.labels and theirs.labels:
+            labelled += 1
+            first = mine.labels[0].name.lower()
+            top1 += first == theirs.labels[0].name.lower()
+            top5 += first in {label.name.lower() for label in theirs.labels[:5]}
+        if mine.text is not None and theirs.text is not None:
+            a = "\n".join(line.text for line in mine.text)
+            b = "\n".join(line.text for line in theirs.text)
+            text_errors.append(_edit_distance(a, b) / max(1, len(b)))
+        if mine.faces is not None and theirs.faces is not None:
+            faced += 1
+            faces_same += len(mine.faces) == len(theirs.faces)
+    out: dict[str, float] = {}
+    if labelled:
+        out["label_top1"] = top1 / labelled
+        out["label_top5"] = top5 / labelled
+    if text_errors:
+        out["text_cer"] = float(np.mean(text_errors))
+    if faced:
+        out["face_count"] = faces_same / faced
+    return out
+
+
+def _edit_distance(a: str, b: str) -> int:
+    previous = list(range(len(b) + 1))
+    for i, x in enumerate(a, 1):
+        current = [i]
+        for j, y in enumerate(b, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (x != y)))
+        previous = current
+    return previous[-1]
 
 
 def _recommend(report: dict[str, Any]) -> str:

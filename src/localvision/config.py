@@ -32,7 +32,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .errors import ConfigError
 
-__all__ = ["ModelConfig", "ServerSettings", "Settings", "default_home"]
+__all__ = [
+    "CloudSettings",
+    "GoogleProviderSettings",
+    "ModelConfig",
+    "ServerSettings",
+    "Settings",
+    "default_home",
+]
 
 CONFIG_FILE_NAME = "localvision.toml"
 
@@ -87,6 +94,29 @@ class ServerSettings(BaseModel):
     insecure: bool = Field(False, description="Listen beyond loopback without credentials.")
 
 
+class GoogleProviderSettings(BaseModel):
+    """``[cloud.google]``: Google Cloud Vision over REST with an API key."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    api_key: str
+    endpoint: str = "https://vision.googleapis.com"
+    timeout_s: float = Field(30.0, gt=0)
+    retries: int = Field(3, ge=0, le=10)
+
+
+class CloudSettings(BaseModel):
+    """``[cloud]``: whether anything may leave the machine, and the providers configured.
+
+    ``egress = "deny"`` (the default) makes cloud providers impossible to construct.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    egress: str = Field("deny", pattern="^(deny|allow)$")
+    google: GoogleProviderSettings | None = None
+
+
 class Settings(BaseModel):
     """Every setting localvision reads. Build it with :meth:`load`, or directly in code."""
 
@@ -105,6 +135,7 @@ class Settings(BaseModel):
     models: dict[str, ModelConfig] = Field(default_factory=dict)
     features: dict[str, str] = Field(default_factory=dict)
     server: ServerSettings = Field(default_factory=ServerSettings)
+    cloud: CloudSettings = Field(default_factory=CloudSettings)
 
     @field_validator("providers", mode="before")
     @classmethod
@@ -139,7 +170,7 @@ class Settings(BaseModel):
         data.setdefault("home", str(default_home(env)))
         for name in cls.model_fields:
             key = f"LOCALVISION_{name.upper()}"
-            if key in env and name not in ("models", "features", "server"):
+            if key in env and name not in ("models", "features", "server", "cloud"):
                 data[name] = env[key]
         data.update({k: v for k, v in overrides.items() if v is not None})
         try:

@@ -27,6 +27,8 @@ already catch ``FileNotFoundError`` or ``ValueError`` keep working::
     │   └── InferenceError                                  500
     ├── FeatureNotAvailableError (NotImplementedError)      501
     ├── AuthenticationError (PermissionError)               401
+    ├── EgressDeniedError (PermissionError)                 403
+    ├── ProviderError                                       502
     ├── OverloadedError                                     503
     ├── RequestTimeoutError (TimeoutError)                  504
     ├── MissingDependencyError (ImportError)                500
@@ -39,6 +41,7 @@ from __future__ import annotations
 __all__ = [
     "AuthenticationError",
     "ConfigError",
+    "EgressDeniedError",
     "FeatureNotAvailableError",
     "ImageDecodeError",
     "ImageError",
@@ -55,6 +58,7 @@ __all__ = [
     "ModelError",
     "ModelNotFoundError",
     "OverloadedError",
+    "ProviderError",
     "RegistryError",
     "RequestTimeoutError",
     "RequestTooLargeError",
@@ -201,6 +205,20 @@ class AuthenticationError(LocalVisionError, PermissionError):
 
     status = 401
     code = "unauthenticated"
+
+
+class EgressDeniedError(LocalVisionError, PermissionError):
+    """Sending images off the machine is not allowed by the configuration."""
+
+    status = 403
+    code = "egress_denied"
+
+
+class ProviderError(LocalVisionError):
+    """A cloud provider failed; the message keeps the vendor's own words."""
+
+    status = 502
+    code = "provider_error"
 
 
 class OverloadedError(LocalVisionError):

@@ -141,3 +141,70 @@ def test_bad_hardware_profile_and_empty_folder(labelled: Path, tmp_path: Path) -
     (tmp_path / "empty").mkdir()
     result = runner.invoke(app, ["compare", str(tmp_path / "empty"), "--features", "colors"])
     assert result.exit_code == 2 and "No images" in result.stderr
+
+
+def test_measuring_the_cloud_against_our_own_server(
+    colour_model_path: Path, labelled: Path, tmp_path: Path, colour_server
+) -> None:  # type: ignore[no-untyped-def]
+    pytest.importorskip("httpx")
+    config = tmp_path / "localvision.toml"
+    config.write_text(
+        '[cloud]\negress = "allow"\n[cloud.google]\napi_key = "k"\n'
+        f'endpoint = "{colour_server.url}"\n'
+    )
+    result = runner.invoke(
+        app,
+        [
+            "compare",
+            str(labelled),
+            "--features",
+            "labels",
+            "--models",
+            f"labels={colour_model_path}",
+            "--providers",
+            "google",
+            "--measure-cloud",
+            "--config",
+            str(config),
+            "--json",
+        ],
+        env={"LOCALVISION_HOME": str(tmp_path / "home")},
+    )
+    assert result.exit_code == 0, result.stderr
+    data = json.loads(result.stdout)
+    google = data["cloud"]["google"]
+    assert google["measured"] and google["calls"] == 6 and data["cloud_calls"] == 6
+    assert google["agreement"] == {"label_top1": 1.0, "label_top5": 1.0}
+    assert google["latency_ms"]["p50"] > 0
+
+
+def test_cloud_spend_needs_yes_above_the_threshold(
+    colour_model_path: Path, labelled: Path, tmp_path: Path
+) -> None:
+    from localvision.compare import compare
+    from localvision.config import CloudSettings, GoogleProviderSettings, Settings
+    from localvision.costs import HardwareProfile, PriceEntry, Tier
+    from localvision.errors import InvalidInputError
+    from localvision.types import Feature
+
+    pytest.importorskip("httpx")
+    settings = Settings(
+        home=tmp_path,
+        cloud=CloudSettings(
+            egress="allow",
+            google=GoogleProviderSettings(api_key="k", endpoint="http://127.0.0.1:9"),
+        ),
+    )
+    expensive = [PriceEntry("google", "labels", 0, (Tier(None, 100.0),), "test", "today")]
+    with pytest.raises(InvalidInputError, match="cost about \\$0.60"):
+        compare(
+            labelled,
+            features=[Feature.LABELS],
+            volume=1e6,
+            settings=settings,
+            hardware=HardwareProfile(),
+            providers=["google"],
+            models={"labels": str(colour_model_path)},
+            prices=expensive,
+            measure_cloud=True,
+        )

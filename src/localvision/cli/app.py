@@ -23,6 +23,7 @@ from ..models.model import Model
 from ..tasks.crop_hints import check_aspect_ratios
 from ..tasks.faces import faces_available
 from ..types import AnnotateRequest, AnnotateResult, Feature, FeatureRequest
+from . import audit as audit_cli
 from . import compare as compare_cli
 from . import models as models_cli
 from . import serve as serve_cli
@@ -58,6 +59,7 @@ app.command()(serve_cli.serve)
 app.command("train")(training_cli.train_command)
 app.command("eval")(training_cli.eval_command)
 app.command("compare")(compare_cli.compare_command)
+app.command("audit")(audit_cli.audit_command)
 
 Images = Annotated[
     list[str], typer.Argument(help="Image files, folders (searched recursively) or globs.")

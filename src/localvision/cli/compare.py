@@ -39,6 +39,11 @@ def compare_command(
     ] = "google,aws,azure",
     report: Annotated[Path | None, typer.Option(help="Write an HTML report here.")] = None,
     from_audit: Annotated[bool, typer.Option("--from-audit", help="Use shadow records.")] = False,
+    measure_cloud: Annotated[
+        bool, typer.Option("--measure-cloud", help="Send a sample to configured providers.")
+    ] = False,
+    cloud_sample: Annotated[int, typer.Option(min=1, max=1000)] = 20,
+    yes: Annotated[bool, typer.Option("--yes", help="Allow the spend the estimate shows.")] = False,
     as_json: JsonFlag = False,
     config: ConfigFile = None,
 ) -> None:
@@ -63,6 +68,9 @@ def compare_command(
             hardware=_profile(hardware),
             providers=[p.strip() for p in providers.split(",")],
             models=names,
+            measure_cloud=measure_cloud,
+            cloud_sample=cloud_sample,
+            yes=yes,
         )
     if report is not None:
         write_html(result, report)

@@ -595,3 +595,177 @@ def unsupported_error(names: Sequence[str]) -> FeatureNotAvailableError:
         f"localvision has no local model for {listed}.",
         hint="Remove the feature, or route it to a cloud provider.",
     )
+
+
+# ------------------------------------------------------------------ the client direction
+
+_TYPE_FOR_FEATURE = {feature: name for name, feature in _LOCAL_FEATURES.items()}
+
+
+def request_body(images: Sequence[bytes], features: Sequence[FeatureRequest]) -> dict[str, Any]:
+    """A ``BatchAnnotateImagesRequest`` asking ``features`` of each image (at most 16)."""
+    if len(images) > MAX_IMAGES:
+        raise InvalidParameterError(f"At most {MAX_IMAGES} images per request; got {len(images)}.")
+    entries = []
+    for content in images:
+        wanted = []
+        context: dict[str, Any] = {}
+        for feature in features:
+            item: dict[str, Any] = {"type": _TYPE_FOR_FEATURE[feature.feature]}
+            if feature.max_results:
+                item["maxResults"] = feature.max_results
+            wanted.append(item)
+            if feature.feature is Feature.CROP_HINTS and feature.aspect_ratios:
+                context["cropHintsParams"] = {"aspectRatios": list(feature.aspect_ratios)}
+        entry: dict[str, Any] = {
+            "image": {"content": base64.b64encode(content).decode()},
+            "features": wanted,
+        }
+        if context:
+            entry["imageContext"] = context
+        entries.append(entry)
+    return {"requests": entries}
+
+
+def parse_image_response(
+    entry: Mapping[str, Any], result: AnnotateResult, *, width: int, height: int
+) -> None:
+    """Fill ``result`` from one ``AnnotateImageResponse`` (the inverse of
+    :func:`image_response`); a per-image ``error`` becomes ``result.error``."""
+    from ..types import Color, CropHint, DetectedObject, Face, Label, TextLine, TextWord
+
+    result.width, result.height = width, height
+    if "labelAnnotations" in entry:
+        result.labels = [
+            Label(
+                name=str(a.get("description", "")),
+                score=float(a.get("score", 0.0)),
+                mid=a.get("mid") or None,
+            )
+            for a in entry["labelAnnotations"]
+        ]
+    properties = entry.get("imagePropertiesAnnotation")
+    if properties is not None:
+        result.colors = [
+            Color(
+                red=round(float(c.get("color", {}).get("red", 0))),
+                green=round(float(c.get("color", {}).get("green", 0))),
+                blue=round(float(c.get("color", {}).get("blue", 0))),
+                score=float(c.get("score", 0.0)),
+                pixel_fraction=float(c.get("pixelFraction", 0.0)),
+            )
+            for c in properties.get("dominantColors", {}).get("colors", [])
+        ]
+    crops = entry.get("cropHintsAnnotation")
+    if crops is not None:
+        result.crop_hints = []
+        for hint in crops.get("cropHints", []):
+            xs, ys = _xy(hint.get("boundingPoly", {}).get("vertices", []))
+            result.crop_hints.append(
+                CropHint(
+                    left=min(xs),
+                    top=min(ys),
+                    right=max(xs),
+                    bottom=max(ys),
+                    confidence=float(hint.get("confidence", 0.0)),
+                    importance_fraction=float(hint.get("importanceFraction", 0.0)),
+                    aspect_ratio=(max(xs) - min(xs) + 1) / max(1, max(ys) - min(ys) + 1),
+                )
+            )
+    if "localizedObjectAnnotations" in entry:
+        result.objects = []
+        for obj in entry["localizedObjectAnnotations"]:
+            points = obj.get("boundingPoly", {}).get("normalizedVertices", [])
+            fx = [float(p.get("x", 0.0)) * width for p in points] or [0.0]
+            fy = [float(p.get("y", 0.0)) * height for p in points] or [0.0]
+            result.objects.append(
+                DetectedObject(
+                    name=str(obj.get("name", "")),
+                    score=float(obj.get("score", 0.0)),
+                    left=min(fx),
+                    top=min(fy),
+                    right=max(fx),
+                    bottom=max(fy),
+                )
+            )
+    if "faceAnnotations" in entry:
+        result.faces = []
+        for face in entry["faceAnnotations"]:
+            xs, ys = _xy(
+                face.get("fdBoundingPoly", face.get("boundingPoly", {})).get("vertices", [])
+            )
+            result.faces.append(
+                Face(
+                    left=min(xs),
+                    top=min(ys),
+                    right=max(xs),
+                    bottom=max(ys),
+                    confidence=float(face.get("detectionConfidence", 0.0)),
+                )
+            )
+    if "textAnnotations" in entry:
+        words = entry["textAnnotations"][1:]
+        whole = entry["textAnnotations"][0] if entry["textAnnotations"] else {}
+        parsed = tuple(
+            TextWord(
+                text=str(w.get("description", "")),
+                confidence=1.0,
+                box=_quad(w.get("boundingPoly", {}).get("vertices", [])),
+            )
+            for w in words
+        )
+        text = str(whole.get("description", "")).rstrip("\n")
+        result.text = [
+            TextLine(
+                text=line,
+                confidence=1.0,
+                box=_quad(whole.get("boundingPoly", {}).get("vertices", [])),
+                words=parsed if i == 0 else (),
+            )
+            for i, line in enumerate(text.split("\n"))
+            if line
+        ]
+    if "error" in entry and entry["error"].get("code"):
+        result.error = _from_status(entry["error"])
+
+
+def _xy(vertices: Sequence[Mapping[str, Any]]) -> tuple[list[int], list[int]]:
+    xs = [int(v.get("x", 0)) for v in vertices] or [0]
+    ys = [int(v.get("y", 0)) for v in vertices] or [0]
+    return xs, ys
+
+
+def _quad(vertices: Sequence[Mapping[str, Any]]) -> Any:
+    points = [(float(v.get("x", 0)), float(v.get("y", 0))) for v in vertices][:4]
+    while len(points) < 4:
+        points.append((0.0, 0.0))
+    return tuple(points)
+
+
+_ERROR_FOR_CODE: dict[int, type[LocalVisionError]] = {
+    int(RpcCode.INVALID_ARGUMENT): InvalidInputError,
+    int(RpcCode.UNIMPLEMENTED): FeatureNotAvailableError,
+    int(RpcCode.UNAUTHENTICATED): AuthenticationError,
+    int(RpcCode.RESOURCE_EXHAUSTED): OverloadedError,
+    int(RpcCode.DEADLINE_EXCEEDED): RequestTimeoutError,
+}
+
+
+def _from_status(status: Mapping[str, Any]) -> LocalVisionError:
+    """Our error for a ``google.rpc.Status`` (the vendor's message kept)."""
+    from ..errors import ProviderError
+
+    cls = _ERROR_FOR_CODE.get(int(status.get("code", 2)), ProviderError)
+    return cls(f"Google Cloud Vision: {status.get('message', 'error')}")
+
+
+def error_from_response(http_status: int, body: Any) -> LocalVisionError:
+    """Our error for a whole-request failure in Google's error model."""
+    from ..errors import ProviderError
+
+    error = body.get("error", {}) if isinstance(body, dict) else {}
+    message = str(error.get("message") or f"HTTP {http_status}")
+    status = str(error.get("status", ""))
+    code = int(RpcCode[status]) if status in RpcCode.__members__ else None
+    cls = _ERROR_FOR_CODE.get(code, ProviderError) if code is not None else ProviderError
+    return cls(f"Google Cloud Vision answered HTTP {http_status}: {message}")

@@ -1,0 +1,59 @@
+"""``localvision audit``: what left the machine, when, and to whom."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import asdict
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ..egress import AuditLog, summarise
+from ..errors import InvalidParameterError
+from .errors import reported
+from .options import ConfigFile, JsonFlag, load_settings
+
+__all__ = ["audit_command"]
+
+
+def audit_command(
+    since: Annotated[
+        str | None, typer.Option(help="Only records from this date (YYYY-MM-DD).")
+    ] = None,
+    as_json: JsonFlag = False,
+    config: ConfigFile = None,
+) -> None:
+    """List every request that sent images to a cloud provider."""
+    with reported():
+        start = 0.0
+        if since:
+            try:
+                start = dt.datetime.fromisoformat(since).replace(tzinfo=dt.UTC).timestamp()
+            except ValueError:
+                raise InvalidParameterError(
+                    f"--since takes a date like 2026-11-01; got {since!r}."
+                ) from None
+        records = AuditLog(load_settings(config).home).entries(start)
+    if as_json:
+        typer.echo(
+            json.dumps({"records": [asdict(r) for r in records], "totals": summarise(records)})
+        )
+        return
+    table = Table("time (UTC)", "provider", "features", "images", "bytes", "outcome", "ms")
+    for r in records:
+        when = dt.datetime.fromtimestamp(r.time, dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+        table.add_row(
+            when,
+            r.provider,
+            ",".join(r.features),
+            str(r.images),
+            f"{r.bytes_sent:,}",
+            r.outcome,
+            f"{r.duration_ms:.0f}",
+        )
+    Console().print(table)
+    if not records:
+        typer.echo("Nothing has left this machine.")

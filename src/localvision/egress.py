@@ -1,0 +1,106 @@
+"""What may leave the machine, and the record of everything that did.
+
+``[cloud] egress = "deny"`` (the default) makes cloud providers impossible to construct: nothing
+leaves until a user allows it. Every request that does leave is written to the audit log, a
+SQLite database under the data home (``<home>/audit.db``): when, to which provider and endpoint,
+which features, how many images and bytes, the SHA-256 of each image sent, the outcome and how
+long it took. Image bytes are never stored.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .config import Settings
+from .errors import EgressDeniedError
+
+__all__ = ["AuditLog", "EgressRecord", "require_egress"]
+
+
+def require_egress(settings: Settings, provider: str) -> None:
+    """Raise unless ``settings`` allow images to leave for ``provider``."""
+    if settings.cloud.egress != "allow":
+        raise EgressDeniedError(
+            f"Sending images to {provider} is not allowed: egress is denied.",
+            hint='Set egress = "allow" under [cloud] in localvision.toml to use cloud providers.',
+        )
+
+
+@dataclass(frozen=True)
+class EgressRecord:
+    time: float
+    provider: str
+    endpoint: str
+    features: list[str]
+    images: int
+    bytes_sent: int
+    sha256: list[str]
+    outcome: str
+    duration_ms: float
+
+
+class AuditLog:
+    """Append-only record of outbound requests."""
+
+    def __init__(self, home: Path) -> None:
+        home.mkdir(parents=True, exist_ok=True)
+        self.path = home / "audit.db"
+        with self._connect() as db:
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS egress (time REAL, provider TEXT, endpoint TEXT, "
+                "features TEXT, images INTEGER, bytes_sent INTEGER, sha256 TEXT, outcome TEXT, "
+                "duration_ms REAL)"
+            )
+
+    def _connect(self) -> sqlite3.Connection:
+        return sqlite3.connect(self.path, timeout=30)
+
+    def record(self, record: EgressRecord) -> None:
+        with self._connect() as db:
+            db.execute(
+                "INSERT INTO egress VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    record.time,
+                    record.provider,
+                    record.endpoint,
+                    json.dumps(record.features),
+                    record.images,
+                    record.bytes_sent,
+                    json.dumps(record.sha256),
+                    record.outcome,
+                    record.duration_ms,
+                ),
+            )
+
+    def entries(self, since: float = 0.0) -> list[EgressRecord]:
+        with self._connect() as db:
+            rows = db.execute(
+                "SELECT * FROM egress WHERE time >= ? ORDER BY time", (since,)
+            ).fetchall()
+        return [
+            EgressRecord(
+                r[0], r[1], r[2], json.loads(r[3]), r[4], r[5], json.loads(r[6]), r[7], r[8]
+            )
+            for r in rows
+        ]
+
+    @staticmethod
+    def now() -> float:
+        return time.time()
+
+
+def summarise(records: Sequence[EgressRecord]) -> dict[str, Any]:
+    """Totals per provider: requests, images and bytes sent."""
+    out: dict[str, Any] = {}
+    for r in records:
+        entry = out.setdefault(r.provider, {"requests": 0, "images": 0, "bytes_sent": 0})
+        entry["requests"] += 1
+        entry["images"] += r.images
+        entry["bytes_sent"] += r.bytes_sent
+    return out

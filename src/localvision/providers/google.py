@@ -1,0 +1,156 @@
+"""Google Cloud Vision as an Annotator, over REST with an API key.
+
+Images are re-encoded before they leave (which strips every metadata block: EXIF, GPS, XMP,
+ICC), sent 16 at a time, retried with jittered exponential backoff on 429, 5xx and network
+errors only, and every request is written to the audit log. Vendor errors become localvision
+errors with the vendor's message kept.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import random
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from ..config import GoogleProviderSettings, Settings
+from ..egress import AuditLog, EgressRecord, require_egress
+from ..errors import LocalVisionError, ProviderError
+from ..images import ImageLimits, decode_image
+from ..optional import import_optional
+from ..types import AnnotateRequest, AnnotateResult, Feature
+from ..wire import google_vision as wire
+
+__all__ = ["GoogleVisionProvider", "redacted_jpeg"]
+
+_RETRY_STATUSES = {429, 500, 502, 503, 504}
+
+
+def redacted_jpeg(pixels: Any) -> bytes:
+    """The image as a fresh JPEG: only pixels, no metadata of the original."""
+    buffer = io.BytesIO()
+    pixels.save(buffer, "JPEG", quality=95)
+    return buffer.getvalue()
+
+
+class GoogleVisionProvider:
+    """Sends annotate requests to Google Cloud Vision (or anything that speaks its API)."""
+
+    name = "google"
+    features = frozenset(
+        {
+            Feature.LABELS,
+            Feature.TEXT,
+            Feature.DOCUMENT_TEXT,
+            Feature.FACES,
+            Feature.COLORS,
+            Feature.CROP_HINTS,
+            Feature.OBJECTS,
+        }
+    )
+
+    def __init__(
+        self,
+        settings: Settings,
+        config: GoogleProviderSettings | None = None,
+        *,
+        audit: AuditLog | None = None,
+    ) -> None:
+        require_egress(settings, self.name)
+        config = config or settings.cloud.google
+        if config is None:
+            raise ProviderError(
+                "Google Cloud Vision is not configured.",
+                hint="Add [cloud.google] with api_key to localvision.toml.",
+            )
+        httpx = import_optional("httpx", extra="cloud", purpose="call cloud providers")
+        self.config = config
+        self.endpoint = config.endpoint.rstrip("/") + "/v1/images:annotate"
+        self.audit = audit or AuditLog(settings.home)
+        self.limits = ImageLimits(settings.max_image_bytes, settings.max_image_pixels)
+        self._client = httpx.Client(timeout=config.timeout_s)
+        self._rng = random.Random()
+
+    def annotate(self, requests: Sequence[AnnotateRequest]) -> list[AnnotateResult]:
+        results = [AnnotateResult(name=r.name) for r in requests]
+        for start in range(0, len(requests), wire.MAX_IMAGES):
+            self._batch(
+                requests[start : start + wire.MAX_IMAGES], results[start : start + wire.MAX_IMAGES]
+            )
+        return results
+
+    def _batch(self, requests: Sequence[AnnotateRequest], results: list[AnnotateResult]) -> None:
+        sent: list[tuple[int, bytes, int, int]] = []
+        for index, request in enumerate(requests):
+            try:
+                image = decode_image(request.image, limits=self.limits, name=results[index].name)
+            except LocalVisionError as exc:
+                results[index].error = exc
+                continue
+            sent.append((index, redacted_jpeg(image.pixels), image.width, image.height))
+        if not sent:
+            return
+        features = requests[sent[0][0]].features
+        body = wire.request_body([data for _, data, _, _ in sent], features)
+        payload = json.dumps(body).encode()
+        started = time.perf_counter()
+        outcome = "ok"
+        try:
+            answer = self._post(payload)
+            for (index, _, width, height), entry in zip(
+                sent, answer.get("responses", []), strict=False
+            ):
+                wire.parse_image_response(entry, results[index], width=width, height=height)
+        except LocalVisionError as exc:
+            outcome = type(exc).__name__
+            for index, *_ in sent:
+                results[index].error = exc
+        finally:
+            self.audit.record(
+                EgressRecord(
+                    time=time.time(),
+                    provider=self.name,
+                    endpoint=self.endpoint,
+                    features=[f.feature.value for f in features],
+                    images=len(sent),
+                    bytes_sent=len(payload),
+                    sha256=[hashlib.sha256(d).hexdigest() for _, d, _, _ in sent],
+                    outcome=outcome,
+                    duration_ms=1000 * (time.perf_counter() - started),
+                )
+            )
+
+    def _post(self, payload: bytes) -> dict[str, Any]:
+        httpx = import_optional("httpx", extra="cloud", purpose="call cloud providers")
+        attempt = 0
+        while True:
+            try:
+                response = self._client.post(
+                    self.endpoint,
+                    content=payload,
+                    headers={
+                        "content-type": "application/json",
+                        "x-goog-api-key": self.config.api_key,
+                    },
+                )
+            except httpx.HTTPError as exc:
+                if attempt >= self.config.retries:
+                    raise ProviderError(f"Google Cloud Vision is unreachable: {exc}.") from exc
+            else:
+                if response.status_code == 200:
+                    answer: dict[str, Any] = response.json()
+                    return answer
+                if response.status_code not in _RETRY_STATUSES or attempt >= self.config.retries:
+                    try:
+                        body = response.json()
+                    except ValueError:
+                        body = {"error": {"message": response.text[:200]}}
+                    raise wire.error_from_response(response.status_code, body)
+            attempt += 1
+            time.sleep(min(8.0, 0.2 * 2**attempt) * (0.5 + self._rng.random()))
+
+    def close(self) -> None:
+        self._client.close()

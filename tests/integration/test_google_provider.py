@@ -1,0 +1,158 @@
+"""The Google Cloud Vision provider, pointed at localvision's own Google-compatible server."""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from localvision.config import CloudSettings, GoogleProviderSettings, Settings
+from localvision.egress import AuditLog
+from localvision.errors import EgressDeniedError, FeatureNotAvailableError, InvalidInputError
+from localvision.types import AnnotateRequest, Feature, FeatureRequest
+
+from ..conftest import solid_jpeg
+from ..servers import LiveServer
+
+pytest.importorskip("httpx", reason="the cloud extra calls providers")
+from localvision.providers.google import GoogleVisionProvider, redacted_jpeg
+
+
+def allowed(home: Path, endpoint: str, retries: int = 2) -> Settings:
+    return Settings(
+        home=home,
+        cloud=CloudSettings(
+            egress="allow",
+            google=GoogleProviderSettings(api_key="k", endpoint=endpoint, retries=retries),
+        ),
+    )
+
+
+def test_egress_is_denied_by_default(tmp_path: Path) -> None:
+    settings = Settings(
+        home=tmp_path, cloud=CloudSettings(google=GoogleProviderSettings(api_key="k"))
+    )
+    with pytest.raises(EgressDeniedError, match="egress is denied"):
+        GoogleVisionProvider(settings)
+
+
+def test_answers_match_the_local_server_and_every_call_is_audited(
+    colour_server: LiveServer, tmp_path: Path
+) -> None:
+    provider = GoogleVisionProvider(allowed(tmp_path, colour_server.url))
+    requests = [
+        AnnotateRequest(
+            solid_jpeg((250, 0, 0)),
+            [FeatureRequest(Feature.LABELS, max_results=2), FeatureRequest(Feature.COLORS)],
+            name="red",
+        ),
+        AnnotateRequest(b"not an image", [FeatureRequest(Feature.LABELS)], name="bad"),
+        AnnotateRequest(
+            solid_jpeg((0, 0, 250)),
+            [FeatureRequest(Feature.LABELS, max_results=2), FeatureRequest(Feature.COLORS)],
+            name="blue",
+        ),
+    ]
+    red, bad, blue = provider.annotate(requests)
+    provider.close()
+    assert [label.name for label in red.labels or []] == ["red", "gray"]
+    assert blue.labels and blue.labels[0].name == "blue"
+    assert red.colors and red.colors[0].red > 240 and red.colors[0].pixel_fraction == 1.0
+    assert bad.error is not None and bad.labels is None  # refused before leaving the machine
+    (record,) = AuditLog(tmp_path).entries()
+    assert record.provider == "google" and record.images == 2 and record.outcome == "ok"
+    assert len(record.sha256) == 2 and record.bytes_sent > 0
+
+
+def test_per_image_errors_keep_the_vendors_words(colour_server: LiveServer, tmp_path: Path) -> None:
+    provider = GoogleVisionProvider(allowed(tmp_path, colour_server.url))
+    (result,) = provider.annotate(
+        [AnnotateRequest(solid_jpeg((1, 2, 3)), [FeatureRequest(Feature.OBJECTS)])]
+    )
+    provider.close()
+    assert isinstance(result.error, FeatureNotAvailableError)
+    assert result.error.message.startswith("Google Cloud Vision:")
+
+
+def test_metadata_never_leaves() -> None:
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    exif[0x010E] = "taken at home, 12 Example Street"  # a description that must not leave
+    buffer = io.BytesIO()
+    Image.new("RGB", (40, 20), "red").save(buffer, "JPEG", exif=exif)
+    with Image.open(buffer) as original:
+        assert original.getexif()
+        stripped = redacted_jpeg(original.convert("RGB"))
+    with Image.open(io.BytesIO(stripped)) as sent:
+        assert not sent.getexif() and "exif" not in sent.info
+
+
+class Flaky(BaseHTTPRequestHandler):
+    plan: list[tuple[int, dict]] = []
+    hits = 0
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers["Content-Length"]))
+        status, body = Flaky.plan[min(Flaky.hits, len(Flaky.plan) - 1)]
+        Flaky.hits += 1
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+@pytest.fixture
+def flaky() -> Iterator[str]:
+    Flaky.hits = 0
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Flaky)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def test_retries_only_what_is_retryable(flaky: str, tmp_path: Path) -> None:
+    ok = {"responses": [{"labelAnnotations": [{"description": "cat", "score": 0.9}]}]}
+    Flaky.plan = [(503, {"error": {"message": "busy"}}), (200, ok)]
+    provider = GoogleVisionProvider(allowed(tmp_path, flaky))
+    (result,) = provider.annotate(
+        [AnnotateRequest(solid_jpeg((9, 9, 9)), [FeatureRequest(Feature.LABELS)])]
+    )
+    assert result.labels and result.labels[0].name == "cat" and Flaky.hits == 2
+    Flaky.hits = 0
+    Flaky.plan = [
+        (400, {"error": {"code": 400, "message": "Bad key", "status": "INVALID_ARGUMENT"}})
+    ]
+    (result,) = provider.annotate(
+        [AnnotateRequest(solid_jpeg((9, 9, 9)), [FeatureRequest(Feature.LABELS)])]
+    )
+    provider.close()
+    assert isinstance(result.error, InvalidInputError) and "Bad key" in result.error.message
+    assert Flaky.hits == 1
+    outcomes = [r.outcome for r in AuditLog(tmp_path).entries()]
+    assert outcomes == ["ok", "InvalidInputError"]
+
+
+def test_audit_command_lists_what_left(colour_server: LiveServer, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from localvision.cli.app import app
+
+    provider = GoogleVisionProvider(allowed(tmp_path, colour_server.url))
+    provider.annotate([AnnotateRequest(solid_jpeg((250, 0, 0)), [FeatureRequest(Feature.LABELS)])])
+    provider.close()
+    result = CliRunner().invoke(app, ["audit", "--json"], env={"LOCALVISION_HOME": str(tmp_path)})
+    report = json.loads(result.stdout)
+    assert result.exit_code == 0 and report["totals"]["google"]["images"] == 1
+    assert report["records"][0]["features"] == ["labels"]
+    empty = CliRunner().invoke(app, ["audit"], env={"LOCALVISION_HOME": str(tmp_path / "other")})
+    assert "Nothing has left this machine." in empty.stdout
