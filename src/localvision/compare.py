@@ -228,9 +228,10 @@ def _measure_cloud(
     yes: bool,
 ) -> dict[str, Any]:
     """Latency of, and agreement with, each configured provider on the sample."""
-    from .providers.google import GoogleVisionProvider
+    from .providers import configured as configured_providers
+    from .providers import open_provider
 
-    configured = [p for p in providers if p == "google" and settings.cloud.google is not None]
+    configured = [p for p in providers if p in configured_providers(settings)]
     if not configured:
         return {}
     estimate = sum(
@@ -250,7 +251,7 @@ def _measure_cloud(
         local = engine.annotate(requests)
     out: dict[str, Any] = {}
     for name in configured:
-        provider = GoogleVisionProvider(settings)
+        provider = open_provider(name, settings)
         try:
             latencies = []
             answers = []

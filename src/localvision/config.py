@@ -33,6 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from .errors import ConfigError
 
 __all__ = [
+    "AwsProviderSettings",
     "CloudSettings",
     "GoogleProviderSettings",
     "ModelConfig",
@@ -105,6 +106,20 @@ class GoogleProviderSettings(BaseModel):
     retries: int = Field(3, ge=0, le=10)
 
 
+class AwsProviderSettings(BaseModel):
+    """``[cloud.aws]``: AWS Rekognition through boto3 (its standard credential chain unless
+    keys are given)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    region: str = "us-east-1"
+    endpoint: str | None = None
+    access_key_id: str | None = None
+    secret_access_key: str | None = None
+    timeout_s: float = Field(30.0, gt=0)
+    retries: int = Field(3, ge=0, le=10)
+
+
 class CloudSettings(BaseModel):
     """``[cloud]``: whether anything may leave the machine, and the providers configured.
 
@@ -115,6 +130,7 @@ class CloudSettings(BaseModel):
 
     egress: str = Field("deny", pattern="^(deny|allow)$")
     google: GoogleProviderSettings | None = None
+    aws: AwsProviderSettings | None = None
 
 
 class Settings(BaseModel):

@@ -151,6 +151,8 @@ def test_measuring_the_cloud_against_our_own_server(
     config.write_text(
         '[cloud]\negress = "allow"\n[cloud.google]\napi_key = "k"\n'
         f'endpoint = "{colour_server.url}"\n'
+        f'[cloud.aws]\nendpoint = "{colour_server.url}"\n'
+        'access_key_id = "AKIDTEST"\nsecret_access_key = "test-secret"\n'
     )
     result = runner.invoke(
         app,
@@ -162,7 +164,7 @@ def test_measuring_the_cloud_against_our_own_server(
             "--models",
             f"labels={colour_model_path}",
             "--providers",
-            "google",
+            "google,aws",
             "--measure-cloud",
             "--config",
             str(config),
@@ -173,9 +175,12 @@ def test_measuring_the_cloud_against_our_own_server(
     assert result.exit_code == 0, result.stderr
     data = json.loads(result.stdout)
     google = data["cloud"]["google"]
-    assert google["measured"] and google["calls"] == 6 and data["cloud_calls"] == 6
+    assert google["measured"] and google["calls"] == 6 and data["cloud_calls"] == 12
     assert google["agreement"] == {"label_top1": 1.0, "label_top5": 1.0}
     assert google["latency_ms"]["p50"] > 0
+    aws = data["cloud"]["aws"]  # the same images through boto3 and the Rekognition wire format
+    assert aws["measured"] and aws["calls"] == 6 and aws["failed"] == 0
+    assert aws["agreement"] == {"label_top1": 1.0, "label_top5": 1.0}
 
 
 def test_cloud_spend_needs_yes_above_the_threshold(

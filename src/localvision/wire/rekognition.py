@@ -453,3 +453,145 @@ def error_response(error: BaseException) -> tuple[int, str, dict[str, Any]]:
     else:
         message = "Internal server error."
     return status, name, {"__type": name, "Code": name, "message": message}
+
+
+# ------------------------------------------------------------------ the client direction
+
+
+def fill_from_detect_labels(
+    response: Mapping[str, Any], result: AnnotateResult, *, width: int, height: int
+) -> None:
+    """Labels (and image properties, instances as objects) from a ``DetectLabels`` answer."""
+    from ..types import Color, DetectedObject, ImageQuality, Label
+
+    result.labels = [
+        Label(name=str(item.get("Name", "")), score=float(item.get("Confidence", 0)) / 100)
+        for item in response.get("Labels", [])
+    ]
+    instances = [
+        (item, instance)
+        for item in response.get("Labels", [])
+        for instance in item.get("Instances", [])
+    ]
+    if instances:
+        result.objects = [
+            DetectedObject(
+                name=str(item.get("Name", "")),
+                score=float(instance.get("Confidence", 0)) / 100,
+                left=float(instance["BoundingBox"].get("Left", 0)) * width,
+                top=float(instance["BoundingBox"].get("Top", 0)) * height,
+                right=(
+                    float(instance["BoundingBox"].get("Left", 0))
+                    + float(instance["BoundingBox"].get("Width", 0))
+                )
+                * width,
+                bottom=(
+                    float(instance["BoundingBox"].get("Top", 0))
+                    + float(instance["BoundingBox"].get("Height", 0))
+                )
+                * height,
+            )
+            for item, instance in instances
+        ]
+    properties = response.get("ImageProperties")
+    if properties is not None:
+        quality = properties.get("Quality") or {}
+        result.quality = ImageQuality(
+            brightness=float(quality.get("Brightness", 0)) / 100,
+            sharpness=float(quality.get("Sharpness", 0)) / 100,
+            contrast=float(quality.get("Contrast", 0)) / 100,
+        )
+        result.colors = [
+            Color(
+                red=int(c.get("Red", 0)),
+                green=int(c.get("Green", 0)),
+                blue=int(c.get("Blue", 0)),
+                score=float(c.get("PixelPercent", 0)) / 100,
+                pixel_fraction=float(c.get("PixelPercent", 0)) / 100,
+                name=c.get("CSSColor"),
+                simple_name=c.get("SimplifiedColor"),
+            )
+            for c in properties.get("DominantColors", [])
+        ]
+
+
+def fill_from_detect_text(
+    response: Mapping[str, Any], result: AnnotateResult, *, width: int, height: int
+) -> None:
+    """Lines with their words from a ``DetectText`` answer."""
+    from ..types import TextLine, TextWord
+
+    def quad(geometry: Mapping[str, Any]) -> Any:
+        points = [
+            (float(p.get("X", 0)) * width, float(p.get("Y", 0)) * height)
+            for p in geometry.get("Polygon", [])
+        ][:4]
+        while len(points) < 4:
+            points.append((0.0, 0.0))
+        return tuple(points)
+
+    detections = response.get("TextDetections", [])
+    words: dict[int, list[Any]] = {}
+    for d in detections:
+        if d.get("Type") == "WORD":
+            words.setdefault(int(d.get("ParentId", -1)), []).append(
+                TextWord(
+                    text=str(d.get("DetectedText", "")),
+                    confidence=float(d.get("Confidence", 0)) / 100,
+                    box=quad(d.get("Geometry", {})),
+                )
+            )
+    result.text = [
+        TextLine(
+            text=str(d.get("DetectedText", "")),
+            confidence=float(d.get("Confidence", 0)) / 100,
+            box=quad(d.get("Geometry", {})),
+            words=tuple(words.get(int(d.get("Id", -1)), [])),
+        )
+        for d in detections
+        if d.get("Type") == "LINE"
+    ]
+
+
+def fill_from_detect_faces(
+    response: Mapping[str, Any], result: AnnotateResult, *, width: int, height: int
+) -> None:
+    """Faces from a ``DetectFaces`` answer (boxes, confidence, quality)."""
+    from ..types import Face
+
+    faces = []
+    for detail in response.get("FaceDetails", []):
+        box = detail.get("BoundingBox", {})
+        left, top = float(box.get("Left", 0)) * width, float(box.get("Top", 0)) * height
+        quality = detail.get("Quality") or {}
+        faces.append(
+            Face(
+                left=left,
+                top=top,
+                right=left + float(box.get("Width", 0)) * width,
+                bottom=top + float(box.get("Height", 0)) * height,
+                confidence=float(detail.get("Confidence", 0)) / 100,
+                brightness=float(quality["Brightness"]) / 100 if "Brightness" in quality else None,
+                sharpness=float(quality["Sharpness"]) / 100 if "Sharpness" in quality else None,
+            )
+        )
+    result.faces = faces
+
+
+_FROM_AWS: dict[str, type[LocalVisionError]] = {
+    "InvalidImageFormatException": ImageError,
+    "ImageTooLargeException": ImageTooLargeError,
+    "InvalidParameterException": InvalidParameterError,
+    "AccessDeniedException": AuthenticationError,
+    "UnrecognizedClientException": AuthenticationError,
+    "InvalidSignatureException": AuthenticationError,
+    "ThrottlingException": OverloadedError,
+    "ProvisionedThroughputExceededException": OverloadedError,
+}
+
+
+def error_from_aws(code: str, message: str) -> LocalVisionError:
+    """Our error for an AWS error code, the vendor's message kept."""
+    from ..errors import ProviderError
+
+    return _FROM_AWS.get(code, ProviderError)(f"AWS Rekognition {code}: {message}")

@@ -1,0 +1,156 @@
+"""AWS Rekognition as an Annotator, through boto3 (the ``aws`` extra).
+
+One Rekognition call per image and feature family (``DetectLabels`` for labels, image
+properties and object instances; ``DetectText``; ``DetectFaces``), with boto3's own retry
+logic (standard mode: throttling and 5xx only). Images are re-encoded first so no metadata
+leaves, every call is written to the audit log, and AWS errors become localvision errors
+with the vendor's message kept.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from ..config import AwsProviderSettings, Settings
+from ..egress import AuditLog, EgressRecord, require_egress
+from ..errors import LocalVisionError, ProviderError
+from ..images import ImageLimits, decode_image
+from ..optional import import_optional
+from ..types import AnnotateRequest, AnnotateResult, Feature, FeatureRequest
+from ..wire import rekognition as wire
+from .google import redacted_jpeg
+
+__all__ = ["RekognitionProvider"]
+
+
+class RekognitionProvider:
+    """Sends annotate requests to AWS Rekognition (or anything that speaks its API)."""
+
+    name = "aws"
+    features = frozenset(
+        {Feature.LABELS, Feature.COLORS, Feature.OBJECTS, Feature.TEXT, Feature.FACES}
+    )
+
+    def __init__(
+        self,
+        settings: Settings,
+        config: AwsProviderSettings | None = None,
+        *,
+        audit: AuditLog | None = None,
+    ) -> None:
+        require_egress(settings, self.name)
+        config = config or settings.cloud.aws
+        if config is None:
+            raise ProviderError(
+                "AWS Rekognition is not configured.",
+                hint="Add [cloud.aws] (region, endpoint) to localvision.toml.",
+            )
+        boto3 = import_optional("boto3", extra="aws", purpose="call AWS Rekognition")
+        botocore_config = import_optional("botocore.config", extra="aws", purpose="call AWS")
+        self._client_error = import_optional(
+            "botocore.exceptions", extra="aws", purpose="call AWS"
+        ).ClientError
+        self.config = config
+        self.endpoint = config.endpoint or f"https://rekognition.{config.region}.amazonaws.com"
+        self._client = boto3.client(
+            "rekognition",
+            region_name=config.region,
+            endpoint_url=config.endpoint,
+            aws_access_key_id=config.access_key_id,
+            aws_secret_access_key=config.secret_access_key,
+            config=botocore_config.Config(
+                connect_timeout=config.timeout_s,
+                read_timeout=config.timeout_s,
+                retries={"max_attempts": config.retries + 1, "mode": "standard"},
+            ),
+        )
+        self.audit = audit or AuditLog(settings.home)
+        self.limits = ImageLimits(settings.max_image_bytes, settings.max_image_pixels)
+
+    def annotate(self, requests: Sequence[AnnotateRequest]) -> list[AnnotateResult]:
+        return [self._one(request) for request in requests]
+
+    def _one(self, request: AnnotateRequest) -> AnnotateResult:
+        result = AnnotateResult(name=request.name)
+        try:
+            image = decode_image(request.image, limits=self.limits, name=request.name)
+        except LocalVisionError as exc:
+            result.error = exc
+            return result
+        data = redacted_jpeg(image.pixels)
+        result.width, result.height = image.width, image.height
+        for call, features in self._calls(request.features):
+            try:
+                self._call(call, data, features, result)
+            except LocalVisionError as exc:
+                result.error = result.error or exc
+        return result
+
+    def _calls(self, features: Sequence[FeatureRequest]) -> list[tuple[str, list[FeatureRequest]]]:
+        groups: dict[str, list[FeatureRequest]] = {}
+        for feature in features:
+            call = {
+                Feature.TEXT: "DetectText",
+                Feature.DOCUMENT_TEXT: "DetectText",
+                Feature.FACES: "DetectFaces",
+            }.get(feature.feature, "DetectLabels")
+            groups.setdefault(call, []).append(feature)
+        return list(groups.items())
+
+    def _call(
+        self, call: str, data: bytes, features: list[FeatureRequest], result: AnnotateResult
+    ) -> None:
+        kinds = {f.feature for f in features}
+        arguments: dict[str, Any] = {"Image": {"Bytes": data}}
+        fill: Callable[..., None]
+        if call == "DetectLabels":
+            wanted = ["GENERAL_LABELS"] if kinds & {Feature.LABELS, Feature.OBJECTS} else []
+            wanted += ["IMAGE_PROPERTIES"] if Feature.COLORS in kinds else []
+            arguments["Features"] = wanted
+            labels = next((f for f in features if f.feature is Feature.LABELS), None)
+            if labels is not None and labels.max_results:
+                arguments["MaxLabels"] = labels.max_results
+            if labels is not None and labels.min_score is not None:
+                arguments["MinConfidence"] = labels.min_score * 100
+            method, fill = self._client.detect_labels, wire.fill_from_detect_labels
+        elif call == "DetectText":
+            method, fill = self._client.detect_text, wire.fill_from_detect_text
+        else:
+            arguments["Attributes"] = ["DEFAULT"]
+            method, fill = self._client.detect_faces, wire.fill_from_detect_faces
+        started = time.perf_counter()
+        outcome = "ok"
+        try:
+            response = method(**arguments)
+            fill(response, result, width=result.width or 1, height=result.height or 1)
+        except self._client_error as exc:
+            error = exc.response.get("Error", {})
+            mapped = wire.error_from_aws(str(error.get("Code", "")), str(error.get("Message", "")))
+            outcome = type(mapped).__name__
+            raise mapped from exc
+        except LocalVisionError as exc:
+            outcome = type(exc).__name__
+            raise
+        except Exception as exc:  # network failures after boto3's retries
+            outcome = "ProviderError"
+            raise ProviderError(f"AWS Rekognition {call} failed: {exc}.") from exc
+        finally:
+            self.audit.record(
+                EgressRecord(
+                    time=time.time(),
+                    provider=self.name,
+                    endpoint=f"{self.endpoint} {call}",
+                    features=sorted(k.value for k in kinds),
+                    images=1,
+                    bytes_sent=len(data),
+                    sha256=[hashlib.sha256(data).hexdigest()],
+                    outcome=outcome,
+                    duration_ms=1000 * (time.perf_counter() - started),
+                )
+            )
+
+    def close(self) -> None:
+        self._client.close()
