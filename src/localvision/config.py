@@ -37,6 +37,7 @@ __all__ = [
     "CloudSettings",
     "GoogleProviderSettings",
     "ModelConfig",
+    "RouterSettings",
     "ServerSettings",
     "Settings",
     "default_home",
@@ -120,6 +121,27 @@ class AwsProviderSettings(BaseModel):
     retries: int = Field(3, ge=0, le=10)
 
 
+class RouterSettings(BaseModel):
+    """``[cloud.router]``: which annotator answers which feature, and the policies that may
+    keep a request local.
+
+    ``routes`` maps a feature to its routes in order (``"local"`` or a provider name); a
+    feature without a route is answered locally. The router checks the names against the
+    configured providers when it is built, so a contradiction fails at start-up.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    routes: dict[str, list[str]] = Field(default_factory=dict)
+    privacy: list[str] = Field(default_factory=lambda: ["caller", "gps", "faces", "text"])
+    patterns: list[str] = Field(default_factory=list)
+    private: str = Field("local", pattern="^(local|refuse)$")
+    budgets: dict[str, float] = Field(default_factory=dict)
+    over_budget: str = Field("local", pattern="^(local|refuse)$")
+    cooldown_s: float = Field(60.0, ge=0)
+    failures_to_cool: int = Field(3, ge=1)
+
+
 class CloudSettings(BaseModel):
     """``[cloud]``: whether anything may leave the machine, and the providers configured.
 
@@ -131,6 +153,7 @@ class CloudSettings(BaseModel):
     egress: str = Field("deny", pattern="^(deny|allow)$")
     google: GoogleProviderSettings | None = None
     aws: AwsProviderSettings | None = None
+    router: RouterSettings = Field(default_factory=RouterSettings)
 
 
 class Settings(BaseModel):

@@ -23,10 +23,13 @@ def audit_command(
     since: Annotated[
         str | None, typer.Option(help="Only records from this date (YYYY-MM-DD).")
     ] = None,
+    left_only: Annotated[
+        bool, typer.Option("--left-only", help="Hide requests the router refused to send.")
+    ] = False,
     as_json: JsonFlag = False,
     config: ConfigFile = None,
 ) -> None:
-    """List every request that sent images to a cloud provider."""
+    """List every request that sent images to a cloud provider, or was refused."""
     with reported():
         start = 0.0
         if since:
@@ -37,6 +40,8 @@ def audit_command(
                     f"--since takes a date like 2026-11-01; got {since!r}."
                 ) from None
         records = AuditLog(load_settings(config).home).entries(start)
+        if left_only:
+            records = [r for r in records if not r.refused]
     if as_json:
         typer.echo(
             json.dumps({"records": [asdict(r) for r in records], "totals": summarise(records)})
@@ -55,5 +60,5 @@ def audit_command(
             f"{r.duration_ms:.0f}",
         )
     Console().print(table)
-    if not records:
+    if not any(not r.refused for r in records):
         typer.echo("Nothing has left this machine.")

@@ -1,0 +1,311 @@
+"""The router: an Annotator that chooses, per request and feature, between the local engine
+and the cloud providers, under the privacy, budget and fallback policies of
+``[cloud.router]``.
+
+For each feature the configured routes are tried in order. A cloud route is skipped when the
+image is private (see :mod:`localvision.privacy`), when the provider's monthly budget would be
+exceeded by this request, or while the provider is cooling down after repeated failures; a
+provider that fails (error, timeout, throttling) hands the request to the next route. When no
+cloud route answers, the local engine does, or the request is refused with the reason, as
+configured. Every refusal is written to the audit log next to the requests that left, so the
+log proves what did *not* leave too. Work that ends up local is sent to the engine as one batch.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from .annotator import Annotator
+from .config import Settings
+from .costs import PRICES, PriceEntry, cloud_cost, price_for
+from .egress import AuditLog, EgressRecord
+from .errors import (
+    AuthenticationError,
+    ConfigError,
+    EgressDeniedError,
+    LocalVisionError,
+    OverloadedError,
+    ProviderError,
+    RequestTimeoutError,
+)
+from .privacy import CHECKS, PrivacyCheck
+from .providers import CloudProvider, open_provider
+from .types import AnnotateRequest, AnnotateResult, Feature, FeatureRequest
+
+__all__ = ["Router"]
+
+LOCAL = "local"
+_FAILURES = (ProviderError, OverloadedError, AuthenticationError, RequestTimeoutError)
+_FIELDS = ("labels", "colors", "quality", "crop_hints", "objects", "faces", "text")
+
+
+@dataclass
+class _Work:
+    """One request's features that share a route chain, and where they ended up."""
+
+    index: int
+    features: list[FeatureRequest]
+    chain: list[str]
+    answered_by: str | None = None
+    result: AnnotateResult | None = None
+    refusal: LocalVisionError | None = None
+
+
+@dataclass
+class _Health:
+    failures: int = 0
+    cooled_until: float = 0.0
+
+
+@dataclass
+class _Spend:
+    month: str = ""
+    units: dict[tuple[str, str], int] = field(default_factory=dict)
+
+
+class Router:
+    """Routes requests between ``local`` and the configured cloud providers."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        local: Annotator,
+        providers: Mapping[str, CloudProvider] | None = None,
+        *,
+        audit: AuditLog | None = None,
+        prices: Sequence[PriceEntry] = PRICES,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        config = settings.cloud.router
+        self.local = local
+        self.config = config
+        self.prices = prices
+        self.clock = clock
+        self.routes = self._check_routes(config.routes)
+        named = {name for chain in self.routes.values() for name in chain} - {LOCAL}
+        unknown_budgets = set(config.budgets) - named
+        if unknown_budgets:
+            raise ConfigError(
+                f"[cloud.router] budgets name providers no route uses: {sorted(unknown_budgets)}."
+            )
+        bad_checks = set(config.privacy) - CHECKS
+        if bad_checks:
+            raise ConfigError(
+                f"Unknown privacy checks {sorted(bad_checks)}; the checks are {sorted(CHECKS)}."
+            )
+        try:
+            patterns = [re.compile(p) for p in config.patterns]
+        except re.error as exc:
+            raise ConfigError(f"A privacy pattern does not compile: {exc}.") from exc
+        self.privacy = PrivacyCheck(local, frozenset(config.privacy), patterns)
+        if providers is None:
+            providers = {name: open_provider(name, settings) for name in sorted(named)}
+        missing = named - set(providers)
+        if missing:
+            raise ConfigError(f"[cloud.router] routes name unknown providers: {sorted(missing)}.")
+        self.providers = dict(providers)
+        self.audit = audit or AuditLog(settings.home)
+        self._health = {name: _Health() for name in self.providers}
+        self._spend = _Spend()
+
+    @staticmethod
+    def _check_routes(routes: Mapping[str, list[str]]) -> dict[Feature, list[str]]:
+        checked: dict[Feature, list[str]] = {}
+        for name, chain in routes.items():
+            try:
+                feature = Feature.parse(name)
+            except ValueError as exc:
+                raise ConfigError(f"[cloud.router] routes: {exc}") from exc
+            if not chain or len(set(chain)) != len(chain):
+                raise ConfigError(
+                    f"[cloud.router] routes.{name} must list each route once: {chain}."
+                )
+            if LOCAL in chain[:-1]:
+                raise ConfigError(
+                    f"[cloud.router] routes.{name}: {LOCAL!r} always answers, so routes after "
+                    "it would never be tried; put it last."
+                )
+            checked[feature] = list(chain)
+        return checked
+
+    @property
+    def features(self) -> frozenset[Feature]:
+        routed = {f for f, chain in self.routes.items() if LOCAL not in chain}
+        return frozenset(self.local.features | routed)
+
+    def close(self) -> None:
+        for provider in self.providers.values():
+            provider.close()
+
+    def annotate(
+        self, requests: Sequence[AnnotateRequest], private: Sequence[bool] | None = None
+    ) -> list[AnnotateResult]:
+        """Answer every request; ``private[i]`` is the caller saying request ``i`` must stay."""
+        flags = list(private) if private is not None else [False] * len(requests)
+        work: list[_Work] = []
+        reasons: dict[int, list[str]] = {}
+        for index, request in enumerate(requests):
+            chains: dict[tuple[str, ...], list[FeatureRequest]] = {}
+            for feature in request.features:
+                chain = tuple(self.routes.get(feature.feature, [LOCAL]))
+                chains.setdefault(chain, []).append(feature)
+            for chain, features in chains.items():
+                item = _Work(index, features, list(chain))
+                if chain != (LOCAL,) and index not in reasons:
+                    reasons[index] = self.privacy.reasons(request, caller_private=flags[index])
+                self._try_cloud(item, request, reasons.get(index, []))
+                work.append(item)
+        self._answer_locally(requests, [w for w in work if w.answered_by == LOCAL])
+        return self._merge(requests, work, reasons)
+
+    # ------------------------------------------------------------------ one route chain
+
+    def _try_cloud(self, item: _Work, request: AnnotateRequest, private: list[str]) -> None:
+        budget_refused = False
+        for name in item.chain:
+            if name == LOCAL:
+                break
+            if private:
+                self._refused(name, item, f"private ({', '.join(private)})")
+                if self.config.private == "refuse":
+                    item.refusal = EgressDeniedError(
+                        f"Not sent to {name}: the image is private ({', '.join(private)}).",
+                        hint="Private images are answered locally or refused, never sent.",
+                    )
+                    return
+                continue
+            if self._health[name].cooled_until > self.clock():
+                continue
+            if self._over_budget(name, item.features):
+                self._refused(name, item, "budget")
+                budget_refused = True
+                continue
+            (answer,) = self.providers[name].annotate(
+                [AnnotateRequest(request.image, item.features, request.name)]
+            )
+            if isinstance(answer.error, _FAILURES):
+                self._failed(name)
+                continue
+            self._health[name].failures = 0
+            if answer.error is None:
+                self._count(name, item.features)
+            item.answered_by, item.result = name, answer
+            return
+        if budget_refused and self.config.over_budget == "refuse" and LOCAL not in item.chain:
+            item.refusal = EgressDeniedError("Not sent: the monthly cloud budget is spent.")
+            return
+        item.answered_by = LOCAL
+
+    def _failed(self, name: str) -> None:
+        health = self._health[name]
+        health.failures += 1
+        if health.failures >= self.config.failures_to_cool:
+            health.cooled_until = self.clock() + self.config.cooldown_s
+            health.failures = 0
+
+    def _refused(self, name: str, item: _Work, reason: str) -> None:
+        self.audit.record(
+            EgressRecord(
+                time=self.clock(),
+                provider=name,
+                endpoint="router",
+                features=sorted(f.feature.value for f in item.features),
+                images=0,
+                bytes_sent=0,
+                sha256=[],
+                outcome=f"refused: {reason}",
+                duration_ms=0.0,
+            )
+        )
+
+    # ------------------------------------------------------------------ budgets
+
+    def _month(self) -> str:
+        return dt.datetime.fromtimestamp(self.clock(), dt.UTC).strftime("%Y-%m")
+
+    def _units(self) -> dict[tuple[str, str], int]:
+        """Images sent per (provider, feature) this calendar month (UTC), from the audit log
+        the first time and whenever the month changes (the clock may jump)."""
+        month = self._month()
+        if self._spend.month != month:
+            start = dt.datetime.strptime(month, "%Y-%m").replace(tzinfo=dt.UTC).timestamp()
+            units: dict[tuple[str, str], int] = {}
+            for record in self.audit.entries(since=start):
+                if record.outcome == "ok" and record.bytes_sent > 0:
+                    for feature in record.features:
+                        key = (record.provider, feature)
+                        units[key] = units.get(key, 0) + record.images
+            self._spend = _Spend(month, units)
+        return self._spend.units
+
+    def _count(self, name: str, features: Sequence[FeatureRequest]) -> None:
+        units = self._units()
+        for feature in {f.feature.value for f in features}:
+            units[(name, feature)] = units.get((name, feature), 0) + 1
+
+    def spent(self, name: str) -> float:
+        """USD spent on ``name`` this month, priced from the price table."""
+        total = 0.0
+        for (provider, feature), count in self._units().items():
+            if provider == name:
+                total += cloud_cost(price_for(provider, feature, self.prices), count)
+        return total
+
+    def _over_budget(self, name: str, features: Sequence[FeatureRequest]) -> bool:
+        cap = self.config.budgets.get(name)
+        if cap is None:
+            return False
+        units = self._units()
+        extra = 0.0
+        for feature in {f.feature.value for f in features}:
+            try:
+                entry = price_for(name, feature, self.prices)
+            except LocalVisionError:
+                return True  # an unpriced call cannot be shown to fit the budget
+            done = units.get((name, feature), 0)
+            extra += cloud_cost(entry, done + 1) - cloud_cost(entry, done)
+        return self.spent(name) + extra > cap
+
+    # ------------------------------------------------------------------ local work and merging
+
+    def _answer_locally(self, requests: Sequence[AnnotateRequest], work: list[_Work]) -> None:
+        if not work:
+            return
+        answers = self.local.annotate(
+            [
+                AnnotateRequest(requests[w.index].image, w.features, requests[w.index].name)
+                for w in work
+            ]
+        )
+        for item, answer in zip(work, answers, strict=True):
+            item.result = answer
+
+    @staticmethod
+    def _merge(
+        requests: Sequence[AnnotateRequest], work: list[_Work], reasons: dict[int, list[str]]
+    ) -> list[AnnotateResult]:
+        results = [AnnotateResult(name=r.name) for r in requests]
+        for item in work:
+            result = results[item.index]
+            routes = result.extra.setdefault("routes", {})
+            for feature in item.features:
+                routes[feature.feature.value] = item.answered_by or "refused"
+            if item.refusal is not None:
+                result.error = result.error or item.refusal
+                continue
+            answer = item.result
+            assert answer is not None
+            result.width = result.width or answer.width
+            result.height = result.height or answer.height
+            for name in _FIELDS:
+                value = getattr(answer, name)
+                if value is not None:
+                    setattr(result, name, value)
+            result.error = result.error or answer.error
+        for index, found in reasons.items():
+            results[index].extra["private"] = found
+        return results
