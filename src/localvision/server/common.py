@@ -12,7 +12,7 @@ from ..errors import InvalidParameterError, LocalVisionError
 from ..types import AnnotateRequest, AnnotateResult, FeatureRequest
 from .state import ServerState
 
-__all__ = ["label", "parse_json", "server_state", "uris_to_bytes"]
+__all__ = ["annotate", "caller_private", "label", "parse_json", "server_state", "uris_to_bytes"]
 
 
 def server_state(request: Request) -> ServerState:
@@ -58,12 +58,26 @@ async def uris_to_bytes(
     return out
 
 
-async def annotate(state: ServerState, requests: list[AnnotateRequest]) -> list[AnnotateResult]:
-    """Run requests through the engine on the dispatcher and count the images."""
+def caller_private(request: Request) -> bool:
+    """``x-localvision-sensitivity: private``: the caller says these images must not leave."""
+    return request.headers.get("x-localvision-sensitivity", "").strip().lower() == "private"
+
+
+async def annotate(
+    state: ServerState, requests: list[AnnotateRequest], *, private: bool = False
+) -> list[AnnotateResult]:
+    """Run requests through the engine (or the router, when one is configured) on the
+    dispatcher and count the images."""
     if not requests:
         return []
-    assert state.batcher is not None
-    results = await state.batcher.annotate(requests)
+    if state.router is not None:
+        assert state.dispatcher is not None
+        results = await state.dispatcher.run(
+            state.router.annotate, requests, [private] * len(requests)
+        )
+    else:
+        assert state.batcher is not None
+        results = await state.batcher.annotate(requests)
     for request, result in zip(requests, results, strict=True):
         outcome = "ok" if result.error is None else type(result.error).__name__
         for feature in request.features:

@@ -48,7 +48,8 @@ async def start_grpc_server(state: ServerState, host: str, port: int) -> Any:
             )
         body = json_format.MessageToDict(request)
         try:
-            answer = await google.answer(state, body)
+            private = str(metadata.get("x-localvision-sensitivity", "")).lower() == "private"
+            answer = await google.answer(state, body, private=private)
         except LocalVisionError as exc:
             code = wire.rpc_code(exc)
             state.metrics.errors.labels("google-grpc", type(exc).__name__).inc()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -22,7 +22,8 @@ from ..errors import ConfigError, LocalVisionError
 from ..models.card import Layout
 from ..models.model import Model
 from ..registry import Registry
-from ..types import Feature
+from ..router import Router
+from ..types import AnnotateRequest, AnnotateResult, Feature
 from .batching import Batcher
 from .dispatch import Dispatcher
 from .fetch import ImageFetcher
@@ -70,6 +71,8 @@ class ServerState:
     dispatcher: Dispatcher | None = None
     batcher: Batcher | None = None
     fetcher: ImageFetcher | None = None
+    router: Router | None = None
+    """Set when ``[cloud.router]`` has routes: requests then go through it, not the batcher."""
     ready: bool = False
     followed: dict[str, int] = field(default_factory=dict)
     """Registered models served by name or alias: the version each is at now."""
@@ -89,6 +92,8 @@ class ServerState:
             self.features = feature_models(self.settings, self.models)
             for model in self.models.values():
                 warm_up(model)
+            if self.settings.cloud.router.routes:
+                self.router = Router(self.settings, _CurrentEngine(self))
         except LocalVisionError:
             self.close()
             raise
@@ -187,6 +192,9 @@ class ServerState:
     def close(self) -> None:
         """Stop answering and release models and threads."""
         self.ready = False
+        if self.router is not None:
+            self.router.close()
+            self.router = None
         if self.engine is not None:
             self.engine.close()
             self.engine = None
@@ -198,6 +206,27 @@ class ServerState:
         """The model answering ``feature``, if any."""
         name = self.features.get(feature)
         return self.models.get(name) if name else None
+
+
+class _CurrentEngine:
+    """The engine in service at call time, for the router: a hot swap replaces
+    ``state.engine``, and the router must follow it."""
+
+    def __init__(self, state: ServerState) -> None:
+        self.state = state
+
+    @property
+    def features(self) -> frozenset[Feature]:
+        engine = self.state.engine
+        return engine.features if engine is not None else frozenset()
+
+    def annotate(self, requests: Sequence[AnnotateRequest]) -> list[AnnotateResult]:
+        engine = self.state.engine
+        assert engine is not None, "the router runs only while the server is up"
+        return engine.annotate(requests)
+
+    def close(self) -> None:
+        """Nothing to release: the state owns and closes the engines."""
 
 
 def warm_up(model: Model) -> None:
