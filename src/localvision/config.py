@@ -140,6 +140,8 @@ class RouterSettings(BaseModel):
     over_budget: str = Field("local", pattern="^(local|refuse)$")
     cooldown_s: float = Field(60.0, ge=0)
     failures_to_cool: int = Field(3, ge=1)
+    redact: dict[str, list[str]] = Field(default_factory=dict)
+    """Per provider, what to blur before sending (``faces``, ``text``)."""
 
 
 class CloudSettings(BaseModel):

@@ -34,6 +34,7 @@ from .errors import (
 )
 from .privacy import CHECKS, PrivacyCheck
 from .providers import CloudProvider, open_provider
+from .redaction import REDACTABLE, redact
 from .types import AnnotateRequest, AnnotateResult, Feature, FeatureRequest
 
 __all__ = ["Router"]
@@ -52,6 +53,7 @@ class _Work:
     chain: list[str]
     answered_by: str | None = None
     result: AnnotateResult | None = None
+    redacted: list[str] = field(default_factory=list)
     refusal: LocalVisionError | None = None
 
 
@@ -92,6 +94,14 @@ class Router:
             raise ConfigError(
                 f"[cloud.router] budgets name providers no route uses: {sorted(unknown_budgets)}."
             )
+        for name, what in config.redact.items():
+            if name not in named:
+                raise ConfigError(f"[cloud.router] redact names a provider no route uses: {name}.")
+            if set(what) - REDACTABLE:
+                raise ConfigError(
+                    f"[cloud.router] redact.{name}: {sorted(set(what) - REDACTABLE)} cannot be "
+                    f"redacted; choose from {sorted(REDACTABLE)}."
+                )
         bad_checks = set(config.privacy) - CHECKS
         if bad_checks:
             raise ConfigError(
@@ -184,8 +194,15 @@ class Router:
                 self._refused(name, item, "budget")
                 budget_refused = True
                 continue
+            image = request.image
+            if self.config.redact.get(name):
+                try:
+                    image, item.redacted = redact(request, self.local, self.config.redact[name])
+                except LocalVisionError as exc:
+                    self._refused(name, item, f"cannot redact ({exc.message})")
+                    continue
             (answer,) = self.providers[name].annotate(
-                [AnnotateRequest(request.image, item.features, request.name)]
+                [AnnotateRequest(image, item.features, request.name)]
             )
             if isinstance(answer.error, _FAILURES):
                 self._failed(name)
@@ -294,6 +311,8 @@ class Router:
             routes = result.extra.setdefault("routes", {})
             for feature in item.features:
                 routes[feature.feature.value] = item.answered_by or "refused"
+            if item.redacted:
+                result.extra["redacted"] = item.redacted
             if item.refusal is not None:
                 result.error = result.error or item.refusal
                 continue

@@ -40,9 +40,11 @@ class Scripted:
 
     def __init__(self, name: str, audit: AuditLog, fail: bool = False) -> None:
         self.name, self.audit, self.fail, self.calls = name, audit, fail, 0
+        self.images: list[object] = []
 
     def annotate(self, requests: Sequence[AnnotateRequest]) -> list[AnnotateResult]:
         self.calls += 1
+        self.images += [r.image for r in requests]
         self.audit.record(
             EgressRecord(
                 time.time(), self.name, "test", ["labels"], 1, 10, ["x"],
@@ -189,6 +191,8 @@ def test_budget_exhaustion_switches_to_local_at_the_right_request(
         ({"budgets": {"cloud": 5}}, "no route uses"),
         ({"privacy": ["telepathy"]}, "Unknown privacy checks"),
         ({"patterns": ["(unclosed"]}, "does not compile"),
+        ({"routes": {"labels": ["cloud"]}, "redact": {"cloud": ["licence plates"]}}, "cannot be"),
+        ({"redact": {"cloud": ["faces"]}}, "no route uses"),
     ],
 )
 def test_contradictory_config_fails_at_start_up(
@@ -262,3 +266,26 @@ def test_personal_data_read_by_local_ocr_keeps_an_image_local(
     )
     assert card.extra["private"] == ["text:card"] and card.extra["routes"]["labels"] == "local"
     assert menu.extra["private"] == [] and menu.extra["routes"]["labels"] == "cloud"
+
+
+def test_faces_are_blurred_before_they_leave_when_a_route_asks(
+    engine: LocalEngine, photos_dir: Path, tmp_path: Path
+) -> None:
+    pytest.importorskip("cv2")
+    audit = AuditLog(tmp_path)
+    cloud = Scripted("cloud", audit)
+    router = Router(
+        router_settings(
+            tmp_path, routes={"labels": ["cloud"]}, privacy=["caller"], redact={"cloud": ["faces"]}
+        ),
+        engine, {"cloud": cloud}, audit=audit,
+    )  # fmt: skip
+    photo = photos_dir / "face.jpg"
+    (original,) = engine.annotate([AnnotateRequest(photo, [FeatureRequest(Feature.FACES)])])
+    assert original.faces  # the detector sees the face before redaction
+    (result,) = router.annotate([AnnotateRequest(photo, LABELS)])
+    assert result.extra["redacted"] == [f"faces:{len(original.faces)}"]
+    (sent,) = cloud.images
+    assert isinstance(sent, Image.Image) and sent.size == (original.width, original.height)
+    (after,) = engine.annotate([AnnotateRequest(sent, [FeatureRequest(Feature.FACES)])])
+    assert after.faces == []  # nobody to recognise in what left

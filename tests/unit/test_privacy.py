@@ -81,3 +81,19 @@ def test_reading_order_rejoins_pieces_of_one_printed_line() -> None:
     lines = [piece("1111", 120, 2), piece("4111", 60, 0), piece("Card", 0, 1), piece("Next", 0, 40)]
     assert reading_order(lines) == "Card 4111 1111\nNext"
     assert find_personal_data(reading_order([])) == []
+
+
+def test_blur_regions_changes_only_the_boxes() -> None:
+    import numpy as np
+
+    from localvision.redaction import blur_regions
+
+    rng = np.random.default_rng(0)
+    image = Image.fromarray(rng.integers(0, 255, (60, 80, 3), dtype=np.uint8))
+    out = np.asarray(blur_regions(image, [(10, 10, 30, 30)], margin=0.0)).astype(int)
+    before = np.asarray(image).astype(int)
+    assert np.array_equal(out[40:, :], before[40:, :]) and np.array_equal(
+        out[:, 40:], before[:, 40:]
+    )
+    assert out[12:28, 12:28].std() < before[12:28, 12:28].std() / 3  # noise smoothed away
+    assert np.array_equal(np.asarray(blur_regions(image, [(5, 5, 5, 5)], margin=0.0)), before)
