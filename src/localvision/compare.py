@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from .agreement import agreement
 from .api import engine_for, resolve_model
 from .config import Settings
 from .costs import (
@@ -267,49 +268,10 @@ def _measure_cloud(
             "latency_ms": {
                 q: 1000 * float(np.percentile(latencies, int(q[1:]))) for q in ("p50", "p95", "p99")
             },
-            "agreement": _agreement(local, answers),
+            "agreement": agreement(local, answers),
             "failed": sum(a.error is not None for a in answers),
         }
     return out
-
-
-def _agreement(local: Sequence[Any], cloud: Sequence[Any]) -> dict[str, float]:
-    """Label top-1 and top-5 agreement, OCR character error rate, and face-count agreement."""
-    top1 = top5 = labelled = 0
-    text_errors: list[float] = []
-    faces_same = faced = 0
-    for mine, theirs in zip(local, cloud, strict=True):
-        if mine.labels and theirs.labels:
-            labelled += 1
-            first = mine.labels[0].name.lower()
-            top1 += first == theirs.labels[0].name.lower()
-            top5 += first in {label.name.lower() for label in theirs.labels[:5]}
-        if mine.text is not None and theirs.text is not None:
-            a = "\n".join(line.text for line in mine.text)
-            b = "\n".join(line.text for line in theirs.text)
-            text_errors.append(_edit_distance(a, b) / max(1, len(b)))
-        if mine.faces is not None and theirs.faces is not None:
-            faced += 1
-            faces_same += len(mine.faces) == len(theirs.faces)
-    out: dict[str, float] = {}
-    if labelled:
-        out["label_top1"] = top1 / labelled
-        out["label_top5"] = top5 / labelled
-    if text_errors:
-        out["text_cer"] = float(np.mean(text_errors))
-    if faced:
-        out["face_count"] = faces_same / faced
-    return out
-
-
-def _edit_distance(a: str, b: str) -> int:
-    previous = list(range(len(b) + 1))
-    for i, x in enumerate(a, 1):
-        current = [i]
-        for j, y in enumerate(b, 1):
-            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (x != y)))
-        previous = current
-    return previous[-1]
 
 
 def _recommend(report: dict[str, Any]) -> str:

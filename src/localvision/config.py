@@ -142,6 +142,9 @@ class RouterSettings(BaseModel):
     failures_to_cool: int = Field(3, ge=1)
     redact: dict[str, list[str]] = Field(default_factory=dict)
     """Per provider, what to blur before sending (``faces``, ``text``)."""
+    shadow: str | None = None
+    """A route (``"local"`` or a provider) asked for a second opinion in the background."""
+    shadow_fraction: float = Field(0.0, ge=0.0, le=1.0)
 
 
 class CloudSettings(BaseModel):

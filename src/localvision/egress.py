@@ -72,6 +72,10 @@ class AuditLog:
                 "features TEXT, images INTEGER, bytes_sent INTEGER, sha256 TEXT, outcome TEXT, "
                 "duration_ms REAL)"
             )
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS shadow (time REAL, answered_by TEXT, shadow TEXT, "
+                "features TEXT, agreement TEXT)"
+            )
 
     def close(self) -> None:
         with self._lock:
@@ -105,6 +109,38 @@ class AuditLog:
             )
             for r in rows
         ]
+
+    def record_shadow(
+        self,
+        when: float,
+        answered_by: str,
+        shadow: str,
+        features: list[str],
+        agreement: dict[str, float],
+    ) -> None:
+        """One shadow comparison: who answered, who gave the second opinion, how they agreed."""
+        with self._lock, self._db as db:
+            db.execute(
+                "INSERT INTO shadow VALUES (?, ?, ?, ?, ?)",
+                (when, answered_by, shadow, json.dumps(features), json.dumps(agreement)),
+            )
+
+    def shadow_summary(self, since: float = 0.0) -> dict[str, Any]:
+        """Per (answered by -> shadow) pair: comparisons made and the mean of each measure."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT answered_by, shadow, agreement FROM shadow WHERE time >= ?", (since,)
+            ).fetchall()
+        sums: dict[str, dict[str, list[float]]] = {}
+        for answered_by, shadow, agreement in rows:
+            pair = sums.setdefault(f"{answered_by} -> {shadow}", {"compared": []})
+            pair["compared"].append(1.0)
+            for key, value in json.loads(agreement).items():
+                pair.setdefault(key, []).append(float(value))
+        return {
+            pair: {k: (len(v) if k == "compared" else sum(v) / len(v)) for k, v in values.items()}
+            for pair, values in sums.items()
+        }
 
     @staticmethod
     def now() -> float:

@@ -14,11 +14,15 @@ log proves what did *not* leave too. Work that ends up local is sent to the engi
 from __future__ import annotations
 
 import datetime as dt
+import random
 import re
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from .agreement import agreement
 from .annotator import Annotator
 from .config import Settings
 from .costs import PRICES, PriceEntry, cloud_cost, price_for
@@ -89,6 +93,8 @@ class Router:
         self.clock = clock
         self.routes = self._check_routes(config.routes)
         named = {name for chain in self.routes.values() for name in chain} - {LOCAL}
+        if config.shadow is not None and config.shadow != LOCAL:
+            named.add(config.shadow)
         unknown_budgets = set(config.budgets) - named
         if unknown_budgets:
             raise ConfigError(
@@ -121,6 +127,12 @@ class Router:
         self.audit = audit or AuditLog(settings.home)
         self._health = {name: _Health() for name in self.providers}
         self._spend = _Spend()
+        self._lock = threading.RLock()
+        self._sample = random.Random()
+        self._shadows: ThreadPoolExecutor | None = None
+        self._pending: list[Future[None]] = []
+        if config.shadow is not None and config.shadow_fraction > 0:
+            self._shadows = ThreadPoolExecutor(1, thread_name_prefix="lv-shadow")
 
     @staticmethod
     def _check_routes(routes: Mapping[str, list[str]]) -> dict[Feature, list[str]]:
@@ -148,8 +160,18 @@ class Router:
         return frozenset(self.local.features | routed)
 
     def close(self) -> None:
+        """Finish queued shadow comparisons, then close the providers."""
+        if self._shadows is not None:
+            self._shadows.shutdown(wait=True)
         for provider in self.providers.values():
             provider.close()
+
+    def drain(self) -> None:
+        """Wait for the shadow comparisons queued so far."""
+        with self._lock:
+            pending, self._pending = self._pending, []
+        for future in pending:
+            future.result()
 
     def annotate(
         self, requests: Sequence[AnnotateRequest], private: Sequence[bool] | None = None
@@ -170,7 +192,11 @@ class Router:
                 self._try_cloud(item, request, reasons.get(index, []))
                 work.append(item)
         self._answer_locally(requests, [w for w in work if w.answered_by == LOCAL])
-        return self._merge(requests, work, reasons)
+        results = self._merge(requests, work, reasons)
+        if self._shadows is not None:
+            for index, (request, result) in enumerate(zip(requests, results, strict=True)):
+                self._maybe_shadow(request, result, flags[index])
+        return results
 
     # ------------------------------------------------------------------ one route chain
 
@@ -218,11 +244,12 @@ class Router:
         item.answered_by = LOCAL
 
     def _failed(self, name: str) -> None:
-        health = self._health[name]
-        health.failures += 1
-        if health.failures >= self.config.failures_to_cool:
-            health.cooled_until = self.clock() + self.config.cooldown_s
-            health.failures = 0
+        with self._lock:
+            health = self._health[name]
+            health.failures += 1
+            if health.failures >= self.config.failures_to_cool:
+                health.cooled_until = self.clock() + self.config.cooldown_s
+                health.failures = 0
 
     def _refused(self, name: str, item: _Work, reason: str) -> None:
         self.audit.record(
@@ -248,6 +275,10 @@ class Router:
         """Images sent per (provider, feature) this calendar month (UTC), from the audit log
         the first time and whenever the month changes (the clock may jump)."""
         month = self._month()
+        with self._lock:
+            return self._units_for(month)
+
+    def _units_for(self, month: str) -> dict[tuple[str, str], int]:
         if self._spend.month != month:
             start = dt.datetime.strptime(month, "%Y-%m").replace(tzinfo=dt.UTC).timestamp()
             units: dict[tuple[str, str], int] = {}
@@ -260,9 +291,10 @@ class Router:
         return self._spend.units
 
     def _count(self, name: str, features: Sequence[FeatureRequest]) -> None:
-        units = self._units()
-        for feature in {f.feature.value for f in features}:
-            units[(name, feature)] = units.get((name, feature), 0) + 1
+        with self._lock:
+            units = self._units()
+            for feature in {f.feature.value for f in features}:
+                units[(name, feature)] = units.get((name, feature), 0) + 1
 
     def spent(self, name: str) -> float:
         """USD spent on ``name`` this month, priced from the price table."""
@@ -286,6 +318,68 @@ class Router:
             done = units.get((name, feature), 0)
             extra += cloud_cost(entry, done + 1) - cloud_cost(entry, done)
         return self.spent(name) + extra > cap
+
+    # ------------------------------------------------------------------ shadow
+
+    def _maybe_shadow(
+        self, request: AnnotateRequest, result: AnnotateResult, private: bool
+    ) -> None:
+        """Queue a second opinion for a sampled request; never blocks the answer."""
+        shadow = self.config.shadow
+        assert shadow is not None and self._shadows is not None
+        routes: dict[str, str] = result.extra.get("routes", {})
+        features = [
+            f
+            for f in request.features
+            if routes.get(f.feature.value) not in (None, shadow, "refused")
+        ]
+        if not features or result.error is not None:
+            return
+        if self._sample.random() >= self.config.shadow_fraction:
+            return
+        with self._lock:
+            if len(self._pending) >= 64:  # a slow shadow route sheds, never queues without end
+                return
+            future = self._shadows.submit(self._shadow, request, features, result, private)
+            self._pending.append(future)
+
+    def _shadow(
+        self,
+        request: AnnotateRequest,
+        features: list[FeatureRequest],
+        primary: AnnotateResult,
+        private: bool,
+    ) -> None:
+        shadow = self.config.shadow
+        assert shadow is not None
+        sub = AnnotateRequest(request.image, features, request.name)
+        if shadow == LOCAL:
+            (answer,) = self.local.annotate([sub])
+        else:
+            health = self._health[shadow]
+            if (
+                health.cooled_until > self.clock()
+                or self.privacy.reasons(request, caller_private=private)
+                or self._over_budget(shadow, features)
+            ):
+                return
+            (answer,) = self.providers[shadow].annotate([sub])
+            if isinstance(answer.error, _FAILURES):
+                self._failed(shadow)
+                return
+            if answer.error is None:
+                self._count(shadow, features)
+        if answer.error is not None:
+            return
+        routes = primary.extra.get("routes", {})
+        answered_by = ",".join(sorted({routes[f.feature.value] for f in features}))
+        self.audit.record_shadow(
+            self.clock(),
+            answered_by,
+            shadow,
+            sorted(f.feature.value for f in features),
+            agreement([primary], [answer]),
+        )
 
     # ------------------------------------------------------------------ local work and merging
 

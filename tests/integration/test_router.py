@@ -41,6 +41,7 @@ class Scripted:
     def __init__(self, name: str, audit: AuditLog, fail: bool = False) -> None:
         self.name, self.audit, self.fail, self.calls = name, audit, fail, 0
         self.images: list[object] = []
+        self.answer = f"{name}-answer"
 
     def annotate(self, requests: Sequence[AnnotateRequest]) -> list[AnnotateResult]:
         self.calls += 1
@@ -53,7 +54,7 @@ class Scripted:
         )  # fmt: skip
         if self.fail:
             return [AnnotateResult(error=ProviderError(f"{self.name} is down"))]
-        return [AnnotateResult(labels=[Label(f"{self.name}-answer", 0.9)])]
+        return [AnnotateResult(labels=[Label(self.answer, 0.9)])]
 
     def close(self) -> None:
         pass
@@ -289,3 +290,31 @@ def test_faces_are_blurred_before_they_leave_when_a_route_asks(
     assert isinstance(sent, Image.Image) and sent.size == (original.width, original.height)
     (after,) = engine.annotate([AnnotateRequest(sent, [FeatureRequest(Feature.FACES)])])
     assert after.faces == []  # nobody to recognise in what left
+
+
+def test_shadow_records_agreement_without_changing_answers(
+    engine: LocalEngine, tmp_path: Path
+) -> None:
+    audit = AuditLog(tmp_path)
+    cloud = Scripted("cloud", audit)
+    cloud.answer = "red"  # agrees with the local model on red, not on blue
+    router = Router(
+        router_settings(tmp_path, privacy=["caller"], shadow="cloud", shadow_fraction=1.0),
+        engine, {"cloud": cloud}, audit=audit,
+    )  # fmt: skip
+    red = AnnotateRequest(solid_jpeg((250, 0, 0)), LABELS)
+    blue = AnnotateRequest(solid_jpeg((0, 0, 250)), LABELS)
+    results = router.annotate([red, blue, red], private=[False, False, True])
+    router.drain()
+    assert [r.labels[0].name for r in results if r.labels] == ["red", "blue", "red"]
+    assert all(r.extra["routes"] == {"labels": "local"} for r in results)
+    assert cloud.calls == 2  # the private one was never shadowed to the cloud
+    summary = audit.shadow_summary()
+    assert summary == {"local -> cloud": {"compared": 2, "label_top1": 0.5, "label_top5": 0.5}}
+    from typer.testing import CliRunner
+
+    from localvision.cli.app import app
+
+    out = CliRunner().invoke(app, ["audit", "--json"], env={"LOCALVISION_HOME": str(tmp_path)})
+    assert json.loads(out.stdout)["shadow"] == summary
+    router.close()

@@ -39,12 +39,20 @@ def audit_command(
                 raise InvalidParameterError(
                     f"--since takes a date like 2026-11-01; got {since!r}."
                 ) from None
-        records = AuditLog(load_settings(config).home).entries(start)
+        log = AuditLog(load_settings(config).home)
+        records = log.entries(start)
+        shadow = log.shadow_summary(start)
         if left_only:
             records = [r for r in records if not r.refused]
     if as_json:
         typer.echo(
-            json.dumps({"records": [asdict(r) for r in records], "totals": summarise(records)})
+            json.dumps(
+                {
+                    "records": [asdict(r) for r in records],
+                    "totals": summarise(records),
+                    "shadow": shadow,
+                }
+            )
         )
         return
     table = Table("time (UTC)", "provider", "features", "images", "bytes", "outcome", "ms")
@@ -62,3 +70,9 @@ def audit_command(
     Console().print(table)
     if not any(not r.refused for r in records):
         typer.echo("Nothing has left this machine.")
+    if shadow:
+        agreement = Table("answered by -> shadow", "compared", "agreement", title="shadow mode")
+        for pair, values in shadow.items():
+            measures = ", ".join(f"{k} {v:.3f}" for k, v in values.items() if k != "compared")
+            agreement.add_row(pair, str(values["compared"]), measures)
+        Console().print(agreement)
