@@ -145,6 +145,9 @@ class RouterSettings(BaseModel):
     shadow: str | None = None
     """A route (``"local"`` or a provider) asked for a second opinion in the background."""
     shadow_fraction: float = Field(0.0, ge=0.0, le=1.0)
+    burst: str | None = None
+    """A provider that takes local work while more than ``burst_queue`` requests wait."""
+    burst_queue: int = Field(8, ge=0)
 
 
 class CloudSettings(BaseModel):

@@ -8,7 +8,10 @@ exceeded by this request, or while the provider is cooling down after repeated f
 provider that fails (error, timeout, throttling) hands the request to the next route. When no
 cloud route answers, the local engine does, or the request is refused with the reason, as
 configured. Every refusal is written to the audit log next to the requests that left, so the
-log proves what did *not* leave too. Work that ends up local is sent to the engine as one batch.
+log proves what did *not* leave too. Work that ends up local is sent to the engine as one batch,
+unless the local queue is long and a *burst* provider may take it (same privacy and budget
+rules). A *shadow* route can give sampled second opinions in the background, their agreement
+recorded and the answers untouched.
 """
 
 from __future__ import annotations
@@ -85,8 +88,10 @@ class Router:
         audit: AuditLog | None = None,
         prices: Sequence[PriceEntry] = PRICES,
         clock: Callable[[], float] = time.time,
+        load: Callable[[], int] = lambda: 0,
     ) -> None:
         config = settings.cloud.router
+        self.load = load
         self.local = local
         self.config = config
         self.prices = prices
@@ -95,6 +100,10 @@ class Router:
         named = {name for chain in self.routes.values() for name in chain} - {LOCAL}
         if config.shadow is not None and config.shadow != LOCAL:
             named.add(config.shadow)
+        if config.burst == LOCAL:
+            raise ConfigError("[cloud.router] burst must name a cloud provider, not 'local'.")
+        if config.burst is not None:
+            named.add(config.burst)
         unknown_budgets = set(config.budgets) - named
         if unknown_budgets:
             raise ConfigError(
@@ -190,6 +199,12 @@ class Router:
                 if chain != (LOCAL,) and index not in reasons:
                     reasons[index] = self.privacy.reasons(request, caller_private=flags[index])
                 self._try_cloud(item, request, reasons.get(index, []))
+                if item.answered_by == LOCAL and self._bursting():
+                    if index not in reasons:
+                        reasons[index] = self.privacy.reasons(request, caller_private=flags[index])
+                    if not reasons[index]:
+                        assert self.config.burst is not None
+                        self._send(self.config.burst, item, request)
                 work.append(item)
         self._answer_locally(requests, [w for w in work if w.answered_by == LOCAL])
         results = self._merge(requests, work, reasons)
@@ -197,6 +212,10 @@ class Router:
             for index, (request, result) in enumerate(zip(requests, results, strict=True)):
                 self._maybe_shadow(request, result, flags[index])
         return results
+
+    def _bursting(self) -> bool:
+        """Whether the local queue is long enough to overflow to the burst provider."""
+        return self.config.burst is not None and self.load() > self.config.burst_queue
 
     # ------------------------------------------------------------------ one route chain
 
@@ -214,34 +233,42 @@ class Router:
                     )
                     return
                 continue
-            if self._health[name].cooled_until > self.clock():
-                continue
-            if self._over_budget(name, item.features):
-                self._refused(name, item, "budget")
-                budget_refused = True
-                continue
-            image = request.image
-            if self.config.redact.get(name):
-                try:
-                    image, item.redacted = redact(request, self.local, self.config.redact[name])
-                except LocalVisionError as exc:
-                    self._refused(name, item, f"cannot redact ({exc.message})")
-                    continue
-            (answer,) = self.providers[name].annotate(
-                [AnnotateRequest(image, item.features, request.name)]
-            )
-            if isinstance(answer.error, _FAILURES):
-                self._failed(name)
-                continue
-            self._health[name].failures = 0
-            if answer.error is None:
-                self._count(name, item.features)
-            item.answered_by, item.result = name, answer
-            return
+            outcome = self._send(name, item, request)
+            if outcome == "answered":
+                return
+            budget_refused = budget_refused or outcome == "budget"
         if budget_refused and self.config.over_budget == "refuse" and LOCAL not in item.chain:
             item.refusal = EgressDeniedError("Not sent: the monthly cloud budget is spent.")
             return
         item.answered_by = LOCAL
+
+    def _send(self, name: str, item: _Work, request: AnnotateRequest) -> str:
+        """Try provider ``name`` for ``item``: ``answered``, or why not (``cooling``,
+        ``budget``, ``redaction``, ``failed``)."""
+        if self._health[name].cooled_until > self.clock():
+            return "cooling"
+        if self._over_budget(name, item.features):
+            self._refused(name, item, "budget")
+            return "budget"
+        image = request.image
+        if self.config.redact.get(name):
+            try:
+                image, item.redacted = redact(request, self.local, self.config.redact[name])
+            except LocalVisionError as exc:
+                self._refused(name, item, f"cannot redact ({exc.message})")
+                return "redaction"
+        (answer,) = self.providers[name].annotate(
+            [AnnotateRequest(image, item.features, request.name)]
+        )
+        if isinstance(answer.error, _FAILURES):
+            self._failed(name)
+            return "failed"
+        with self._lock:
+            self._health[name].failures = 0
+        if answer.error is None:
+            self._count(name, item.features)
+        item.answered_by, item.result = name, answer
+        return "answered"
 
     def _failed(self, name: str) -> None:
         with self._lock:

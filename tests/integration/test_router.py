@@ -194,6 +194,7 @@ def test_budget_exhaustion_switches_to_local_at_the_right_request(
         ({"patterns": ["(unclosed"]}, "does not compile"),
         ({"routes": {"labels": ["cloud"]}, "redact": {"cloud": ["licence plates"]}}, "cannot be"),
         ({"redact": {"cloud": ["faces"]}}, "no route uses"),
+        ({"burst": "local"}, "must name a cloud provider"),
     ],
 )
 def test_contradictory_config_fails_at_start_up(
@@ -318,3 +319,24 @@ def test_shadow_records_agreement_without_changing_answers(
     out = CliRunner().invoke(app, ["audit", "--json"], env={"LOCALVISION_HOME": str(tmp_path)})
     assert json.loads(out.stdout)["shadow"] == summary
     router.close()
+
+
+def test_burst_overflows_to_the_cloud_only_while_the_queue_is_long(
+    engine: LocalEngine, tmp_path: Path
+) -> None:
+    audit = AuditLog(tmp_path)
+    cloud = Scripted("cloud", audit)
+    queued = [0]
+    router = Router(
+        router_settings(tmp_path, privacy=["caller"], burst="cloud", burst_queue=4),
+        engine, {"cloud": cloud}, audit=audit, load=lambda: queued[0],
+    )  # fmt: skip
+    red = AnnotateRequest(solid_jpeg((250, 0, 0)), LABELS)
+    assert router.annotate([red])[0].extra["routes"] == {"labels": "local"}
+    queued[0] = 5
+    busy, private = router.annotate([red, red], private=[False, True])
+    assert busy.extra["routes"] == {"labels": "cloud"} and busy.labels[0].name == "cloud-answer"  # type: ignore[index]
+    assert private.extra["routes"] == {"labels": "local"} and cloud.calls == 1
+    cloud.fail = True  # a failing burst provider leaves the work local
+    (fallen,) = router.annotate([red])
+    assert fallen.extra["routes"] == {"labels": "local"} and fallen.labels[0].name == "red"  # type: ignore[index]

@@ -93,7 +93,11 @@ class ServerState:
             for model in self.models.values():
                 warm_up(model)
             if self.settings.cloud.router.routes:
-                self.router = Router(self.settings, _CurrentEngine(self))
+                self.router = Router(
+                    self.settings,
+                    _CurrentEngine(self),
+                    load=lambda: self.dispatcher.queued if self.dispatcher is not None else 0,
+                )
         except LocalVisionError:
             self.close()
             raise
