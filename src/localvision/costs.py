@@ -32,6 +32,7 @@ __all__ = [
     "local_cost",
     "parse_volume",
     "price_for",
+    "with_overrides",
 ]
 
 HOURS_PER_MONTH = 730.0  # 365 * 24 / 12
@@ -171,6 +172,45 @@ def price_for(provider: str, feature: str, table: Sequence[PriceEntry] = PRICES)
         f"The price table has no entry for provider {provider!r} and feature {feature!r}.",
         hint="Add it to the prices file you pass with --prices.",
     )
+
+
+def with_overrides(
+    entries: Sequence[Mapping[str, Any]], table: Sequence[PriceEntry] = PRICES
+) -> list[PriceEntry]:
+    """``table`` with the user's ``entries`` (dicts as read from a prices file) replacing the
+    entries for the same provider and feature, or added. Each entry needs ``provider``,
+    ``feature`` and ``tiers`` (``[{up_to, per_1000}]``, the last ``up_to`` absent or null);
+    ``free_units``, ``source`` and ``date`` are optional."""
+    replaced: dict[tuple[str, str], PriceEntry] = {(e.provider, e.feature): e for e in table}
+    for index, raw in enumerate(entries):
+        where = f"prices entry {index + 1}"
+        try:
+            tiers = tuple(
+                Tier(None if t.get("up_to") is None else int(t["up_to"]), float(t["per_1000"]))
+                for t in raw["tiers"]
+            )
+            entry = PriceEntry(
+                provider=str(raw["provider"]),
+                feature=str(raw["feature"]),
+                free_units=int(raw.get("free_units", 0)),
+                tiers=tiers,
+                source=str(raw.get("source", "user override")),
+                date=str(raw.get("date", "")),
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise InvalidParameterError(
+                f"{where} is not a price: {exc!r}.",
+                hint="Give provider, feature and tiers = [{ up_to = 5000000, per_1000 = 1.5 }].",
+            ) from None
+        if not tiers or any(t.per_1000 < 0 for t in tiers) or entry.free_units < 0:
+            raise InvalidParameterError(f"{where}: tiers must exist and prices be non-negative.")
+        bounds = [t.up_to for t in tiers[:-1]]
+        if None in bounds or bounds != sorted(b for b in bounds if b is not None):
+            raise InvalidParameterError(
+                f"{where}: tiers must rise, and only the last may be unbounded."
+            )
+        replaced[(entry.provider, entry.feature)] = entry
+    return list(replaced.values())
 
 
 def cloud_cost(entry: PriceEntry, units: float) -> float:

@@ -122,7 +122,7 @@ def test_compare_on_unlabelled_photos_says_so(models_dir: Path, photos_dir: Path
     [
         (["--volume", "lots"], "Cannot read the volume"),
         (["--features", "crop_hints", "--providers", "aws"], "'aws' and feature 'crop_hints'"),
-        (["--from-audit"], "shadow records"),
+        (["--from-audit", "--since", "yesterday"], "--since takes a date"),
         (["--features", "labels"], "No model for 'labels'"),
     ],
 )
@@ -213,3 +213,44 @@ def test_cloud_spend_needs_yes_above_the_threshold(
             prices=expensive,
             measure_cloud=True,
         )
+
+
+def test_prices_file_overrides_the_list_prices(labelled: Path, tmp_path: Path) -> None:
+    prices = tmp_path / "prices.toml"
+    prices.write_text(
+        '[[price]]\nprovider = "google"\nfeature = "colors"\nfree_units = 0\n'
+        'tiers = [{ per_1000 = 2.0 }]\nsource = "our contract"\ndate = "2026-11-01"\n'
+    )
+    args = ["compare", str(labelled), "--features", "colors", "--volume", "10k/month"]
+    listed = json.loads(runner.invoke(app, [*args, "--providers", "google", "--json"]).stdout)
+    ours = runner.invoke(app, [*args, "--providers", "google", "--prices", str(prices), "--json"])
+    assert ours.exit_code == 0, ours.stderr
+    assert json.loads(ours.stdout)["cloud"]["google"]["monthly_cost"] == pytest.approx(20.0)
+    assert listed["cloud"]["google"]["monthly_cost"] == pytest.approx(9 * 1.5)  # 1,000 free
+    prices.write_text('[[price]]\nprovider = "google"\nfeature = "colors"\n')
+    broken = runner.invoke(app, [*args, "--prices", str(prices)])
+    assert broken.exit_code == 2 and "prices entry 1" in broken.stderr
+
+
+def test_from_audit_reports_shadow_agreement_and_spend(tmp_path: Path) -> None:
+    import time
+
+    from localvision.egress import AuditLog, EgressRecord
+
+    log = AuditLog(tmp_path)
+    now = time.time()
+    log.record(EgressRecord(now, "google", "x", ["labels"], 2000, 10, [], "ok", 5.0))
+    log.record(EgressRecord(now, "google", "router", ["labels"], 0, 0, [], "refused: budget", 0))
+    log.record_shadow(now, "local", "google", ["labels"], {"label_top1": 1.0, "label_top5": 1.0})
+    log.record_shadow(now, "local", "google", ["labels"], {"label_top1": 0.0, "label_top5": 1.0})
+    env = {"LOCALVISION_HOME": str(tmp_path)}
+    result = runner.invoke(app, ["compare", "--from-audit", "--json"], env=env)
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["shadow"] == {
+        "local -> google": {"compared": 2, "label_top1": 0.5, "label_top5": 1.0}
+    }
+    assert report["spend_usd"]["google"] == pytest.approx(1.5)  # 1,000 free, 1,000 at $1.50
+    assert report["egress"]["google"]["images"] == 2000  # the refusal is not egress
+    later = runner.invoke(app, ["compare", "--from-audit", "--since", "2999-01-01"], env=env)
+    assert later.exit_code == 0 and "No shadow records" in later.stdout

@@ -14,6 +14,7 @@ from localvision.costs import (
     local_cost,
     parse_volume,
     price_for,
+    with_overrides,
 )
 from localvision.errors import InvalidParameterError
 
@@ -93,3 +94,35 @@ def test_bad_volumes(text: str) -> None:
 def test_missing_price_names_the_entry() -> None:
     with pytest.raises(InvalidParameterError, match="provider 'aws' and feature 'crop_hints'"):
         price_for("aws", "crop_hints")
+
+
+def test_overrides_replace_and_add_entries() -> None:
+    table = with_overrides(
+        [
+            {"provider": "google", "feature": "labels", "tiers": [{"per_1000": 1.0}]},
+            {"provider": "onprem-vendor", "feature": "text", "free_units": 10,
+             "tiers": [{"up_to": 1000, "per_1000": 3.0}, {"per_1000": 2.0}]},
+        ]
+    )  # fmt: skip
+    assert cloud_cost(price_for("google", "labels", table), 2000) == pytest.approx(2.0)
+    vendor = price_for("onprem-vendor", "text", table)
+    assert cloud_cost(vendor, 2010) == pytest.approx(0.99 * 3.0 + 1.01 * 2.0)
+    assert price_for("aws", "labels", table) == price_for("aws", "labels")  # untouched
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ({"provider": "x", "feature": "labels"}, "is not a price"),
+        ({"provider": "x", "feature": "labels", "tiers": []}, "tiers must exist"),
+        ({"provider": "x", "feature": "labels", "tiers": [{"per_1000": -1}]}, "non-negative"),
+        (
+            {"provider": "x", "feature": "labels",
+             "tiers": [{"per_1000": 1}, {"up_to": 5, "per_1000": 1}]},
+            "only the last may be unbounded",
+        ),
+    ],
+)  # fmt: skip
+def test_bad_overrides_name_the_entry(entry: dict[str, object], message: str) -> None:
+    with pytest.raises(InvalidParameterError, match=message):
+        with_overrides([entry])

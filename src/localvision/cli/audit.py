@@ -12,9 +12,8 @@ from rich.console import Console
 from rich.table import Table
 
 from ..egress import AuditLog, summarise
-from ..errors import InvalidParameterError
 from .errors import reported
-from .options import ConfigFile, JsonFlag, load_settings
+from .options import ConfigFile, JsonFlag, load_settings, since_timestamp
 
 __all__ = ["audit_command"]
 
@@ -31,14 +30,7 @@ def audit_command(
 ) -> None:
     """List every request that sent images to a cloud provider, or was refused."""
     with reported():
-        start = 0.0
-        if since:
-            try:
-                start = dt.datetime.fromisoformat(since).replace(tzinfo=dt.UTC).timestamp()
-            except ValueError:
-                raise InvalidParameterError(
-                    f"--since takes a date like 2026-11-01; got {since!r}."
-                ) from None
+        start = since_timestamp(since)
         log = AuditLog(load_settings(config).home)
         records = log.entries(start)
         shadow = log.shadow_summary(start)

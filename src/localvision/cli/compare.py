@@ -13,11 +13,19 @@ from rich.table import Table
 
 from ..compare import compare
 from ..compare_report import write_html
-from ..costs import HardwareProfile, parse_volume
+from ..costs import (
+    PRICES,
+    HardwareProfile,
+    PriceEntry,
+    cloud_cost,
+    parse_volume,
+    price_for,
+    with_overrides,
+)
 from ..errors import ConfigError, InvalidParameterError
 from ..types import Feature
 from .errors import reported
-from .options import ConfigFile, JsonFlag, load_settings
+from .options import ConfigFile, JsonFlag, load_settings, since_timestamp
 
 __all__ = ["compare_command"]
 
@@ -37,8 +45,20 @@ def compare_command(
     providers: Annotated[
         str, typer.Option(help="Cloud price tables to compare with.")
     ] = "google,aws,azure",
+    prices: Annotated[
+        Path | None,
+        typer.Option(help="A TOML file of [[price]] entries replacing or adding list prices."),
+    ] = None,
     report: Annotated[Path | None, typer.Option(help="Write an HTML report here.")] = None,
-    from_audit: Annotated[bool, typer.Option("--from-audit", help="Use shadow records.")] = False,
+    from_audit: Annotated[
+        bool,
+        typer.Option(
+            "--from-audit", help="Report live traffic instead: shadow agreement and cloud spend."
+        ),
+    ] = False,
+    since: Annotated[
+        str | None, typer.Option(help="With --from-audit: records from this date (YYYY-MM-DD).")
+    ] = None,
     measure_cloud: Annotated[
         bool, typer.Option("--measure-cloud", help="Send a sample to configured providers.")
     ] = False,
@@ -49,15 +69,15 @@ def compare_command(
 ) -> None:
     """Measure local models on your images and compare their cost with the cloud's."""
     with reported():
-        if from_audit:
-            raise InvalidParameterError(
-                "--from-audit needs the shadow records of the cloud router, which is not "
-                "available yet.",
-                hint="Compare on a folder of sample images instead.",
-            )
-        if data is None:
-            raise InvalidParameterError("Pass a folder of sample images.")
         settings = load_settings(config)
+        price_table = _prices(prices)
+        if from_audit:
+            _from_audit(settings.home, since, price_table, as_json)
+            return
+        if data is None:
+            raise InvalidParameterError(
+                "Pass a folder of sample images.", hint="Or --from-audit for live traffic."
+            )
         wanted = [Feature.parse(f) for f in features.split(",") if f.strip()]
         names = dict(_pair(m) for m in models or [])
         result = compare(
@@ -68,6 +88,7 @@ def compare_command(
             hardware=_profile(hardware),
             providers=[p.strip() for p in providers.split(",")],
             models=names,
+            prices=price_table,
             measure_cloud=measure_cloud,
             cloud_sample=cloud_sample,
             yes=yes,
@@ -111,6 +132,69 @@ def _pair(text: str) -> tuple[str, str]:
     if not sep:
         raise InvalidParameterError(f"--models takes FEATURE=MODEL; got {text!r}.")
     return Feature.parse(feature).value, name
+
+
+def _prices(path: Path | None) -> list[PriceEntry]:
+    if path is None:
+        return list(PRICES)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"Cannot read the prices file {path}: {exc}.") from exc
+    entries = data.get("price", [])
+    if not isinstance(entries, list):
+        raise ConfigError(f"{path}: prices are [[price]] tables.")
+    return with_overrides(entries)
+
+
+def _from_audit(home: Path, since: str | None, table: list[PriceEntry], as_json: bool) -> None:
+    """Agreement from the router's shadow records and what the cloud cost, since a date."""
+    from ..egress import AuditLog, summarise
+
+    start = since_timestamp(since)
+    log = AuditLog(home)
+    records = [r for r in log.entries(start) if not r.refused]
+    units: dict[tuple[str, str], int] = {}
+    for r in records:
+        if r.outcome == "ok":
+            for feature in r.features:
+                units[(r.provider, feature)] = units.get((r.provider, feature), 0) + r.images
+    spend: dict[str, float] = {}
+    for (provider, feature), count in units.items():
+        try:
+            cost = cloud_cost(price_for(provider, feature, table), count)
+        except InvalidParameterError:
+            cost = 0.0  # unpriced (a test double or a new feature): reported as zero
+        spend[provider] = spend.get(provider, 0.0) + cost
+    shadow_summary = log.shadow_summary(start)
+    egress = summarise(records)
+    report: dict[str, Any] = {
+        "since": since,
+        "shadow": shadow_summary,
+        "egress": egress,
+        "spend_usd": spend,
+        "images_by_feature": {f"{p}/{f}": n for (p, f), n in sorted(units.items())},
+    }
+    if as_json:
+        typer.echo(json.dumps(report))
+        return
+    console = Console()
+    if not shadow_summary:
+        console.print("No shadow records: set shadow and shadow_fraction under [cloud.router].")
+    shadow = Table("answered by -> shadow", "compared", "agreement", title="live agreement")
+    for pair, values in shadow_summary.items():
+        measures = ", ".join(f"{k} {v:.3f}" for k, v in values.items() if k != "compared")
+        shadow.add_row(pair, str(values["compared"]), measures)
+    console.print(shadow)
+    money = Table("provider", "requests", "images", "spend (list price)", title="cloud use")
+    for provider, totals in egress.items():
+        money.add_row(
+            provider,
+            str(totals["requests"]),
+            str(totals["images"]),
+            f"${spend.get(provider, 0.0):,.4f}",
+        )
+    console.print(money)
 
 
 def _profile(path: Path | None) -> HardwareProfile:

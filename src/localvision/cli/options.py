@@ -98,3 +98,19 @@ def _value(raw: str) -> Any:
         return tomllib.loads(f"v = {raw}")["v"]
     except tomllib.TOMLDecodeError:
         return raw
+
+
+def since_timestamp(since: str | None) -> float:
+    """``--since 2026-11-01`` as a UTC timestamp (0 when absent)."""
+    if not since:
+        return 0.0
+    import datetime as dt
+
+    from ..errors import InvalidParameterError
+
+    try:
+        return dt.datetime.fromisoformat(since).replace(tzinfo=dt.UTC).timestamp()
+    except ValueError:
+        raise InvalidParameterError(
+            f"--since takes a date like 2026-11-01; got {since!r}."
+        ) from None
