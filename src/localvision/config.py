@@ -34,6 +34,7 @@ from .errors import ConfigError
 
 __all__ = [
     "AwsProviderSettings",
+    "AzureProviderSettings",
     "CloudSettings",
     "GoogleProviderSettings",
     "ModelConfig",
@@ -150,6 +151,18 @@ class RouterSettings(BaseModel):
     burst_queue: int = Field(8, ge=0)
 
 
+class AzureProviderSettings(BaseModel):
+    """``[cloud.azure]``: Azure AI Vision Image Analysis 4.0 over REST (endpoint and key)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    endpoint: str
+    key: str
+    api_version: str = "2023-10-01"
+    timeout_s: float = Field(30.0, gt=0)
+    retries: int = Field(3, ge=0, le=10)
+
+
 class CloudSettings(BaseModel):
     """``[cloud]``: whether anything may leave the machine, and the providers configured.
 
@@ -161,6 +174,7 @@ class CloudSettings(BaseModel):
     egress: str = Field("deny", pattern="^(deny|allow)$")
     google: GoogleProviderSettings | None = None
     aws: AwsProviderSettings | None = None
+    azure: AzureProviderSettings | None = None
     router: RouterSettings = Field(default_factory=RouterSettings)
 
 

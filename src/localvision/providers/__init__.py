@@ -25,7 +25,9 @@ class CloudProvider(Protocol):
 
 def configured(settings: Settings) -> list[str]:
     """The providers with a section in ``[cloud]`` (whether or not egress is allowed)."""
-    return [name for name in ("google", "aws") if getattr(settings.cloud, name) is not None]
+    return [
+        name for name in ("google", "aws", "azure") if getattr(settings.cloud, name) is not None
+    ]
 
 
 def open_provider(name: str, settings: Settings) -> CloudProvider:
@@ -38,6 +40,10 @@ def open_provider(name: str, settings: Settings) -> CloudProvider:
         from .aws import RekognitionProvider
 
         return RekognitionProvider(settings)
+    if name == "azure":
+        from .azure import AzureVisionProvider
+
+        return AzureVisionProvider(settings)
     raise ProviderError(
-        f"Unknown cloud provider {name!r}.", hint="The providers are google and aws."
+        f"Unknown cloud provider {name!r}.", hint="The providers are google, aws and azure."
     )

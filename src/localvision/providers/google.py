@@ -23,10 +23,9 @@ from ..images import ImageLimits, decode_image
 from ..optional import import_optional
 from ..types import AnnotateRequest, AnnotateResult, Feature
 from ..wire import google_vision as wire
+from .http import post_json
 
 __all__ = ["GoogleVisionProvider", "redacted_jpeg"]
-
-_RETRY_STATUSES = {429, 500, 502, 503, 504}
 
 
 def redacted_jpeg(pixels: Any) -> bytes:
@@ -124,33 +123,16 @@ class GoogleVisionProvider:
             )
 
     def _post(self, payload: bytes) -> dict[str, Any]:
-        httpx = import_optional("httpx", extra="cloud", purpose="call cloud providers")
-        attempt = 0
-        while True:
-            try:
-                response = self._client.post(
-                    self.endpoint,
-                    content=payload,
-                    headers={
-                        "content-type": "application/json",
-                        "x-goog-api-key": self.config.api_key,
-                    },
-                )
-            except httpx.HTTPError as exc:
-                if attempt >= self.config.retries:
-                    raise ProviderError(f"Google Cloud Vision is unreachable: {exc}.") from exc
-            else:
-                if response.status_code == 200:
-                    answer: dict[str, Any] = response.json()
-                    return answer
-                if response.status_code not in _RETRY_STATUSES or attempt >= self.config.retries:
-                    try:
-                        body = response.json()
-                    except ValueError:
-                        body = {"error": {"message": response.text[:200]}}
-                    raise wire.error_from_response(response.status_code, body)
-            attempt += 1
-            time.sleep(min(8.0, 0.2 * 2**attempt) * (0.5 + self._rng.random()))
+        return post_json(
+            self._client,
+            self.endpoint,
+            payload,
+            {"content-type": "application/json", "x-goog-api-key": self.config.api_key},
+            vendor="Google Cloud Vision",
+            retries=self.config.retries,
+            to_error=wire.error_from_response,
+            rng=self._rng,
+        )
 
     def close(self) -> None:
         self._client.close()
