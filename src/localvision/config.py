@@ -28,7 +28,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from .errors import ConfigError
 
@@ -98,14 +105,22 @@ class ServerSettings(BaseModel):
 
 
 class GoogleProviderSettings(BaseModel):
-    """``[cloud.google]``: Google Cloud Vision over REST with an API key."""
+    """``[cloud.google]``: Google Cloud Vision over REST, with an API key or a service
+    account's JSON key file (OAuth 2.0 through google-auth); exactly one of the two."""
 
     model_config = ConfigDict(extra="forbid")
 
-    api_key: str
+    api_key: str | None = None
+    credentials_file: str | None = None
     endpoint: str = "https://vision.googleapis.com"
     timeout_s: float = Field(30.0, gt=0)
     retries: int = Field(3, ge=0, le=10)
+
+    @model_validator(mode="after")
+    def _one_credential(self) -> GoogleProviderSettings:
+        if (self.api_key is None) == (self.credentials_file is None):
+            raise ValueError("[cloud.google] needs exactly one of api_key and credentials_file")
+        return self
 
 
 class AwsProviderSettings(BaseModel):

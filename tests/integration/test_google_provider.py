@@ -156,3 +156,129 @@ def test_audit_command_lists_what_left(colour_server: LiveServer, tmp_path: Path
     assert report["records"][0]["features"] == ["labels"]
     empty = CliRunner().invoke(app, ["audit"], env={"LOCALVISION_HOME": str(tmp_path / "other")})
     assert "Nothing has left this machine." in empty.stdout
+
+
+class OAuthGoogle(BaseHTTPRequestHandler):
+    """A token endpoint that checks the service account's signed JWT, and a Vision endpoint
+    that wants the token it issued."""
+
+    public_key: object = None
+    tokens_issued = 0
+    seen_auth: list[str | None] = []
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def _answer(self, status: int, body: dict) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_POST(self) -> None:
+        import base64
+        from urllib.parse import parse_qs
+
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import padding
+
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        if self.path == "/token":
+            form = {k: v[0] for k, v in parse_qs(body.decode()).items()}
+            header, claims, signature = form["assertion"].split(".")
+
+            def unb64(part: str) -> bytes:
+                return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
+
+            self.public_key.verify(  # type: ignore[attr-defined]
+                unb64(signature), f"{header}.{claims}".encode(), padding.PKCS1v15(), hashes.SHA256()
+            )
+            scope = json.loads(unb64(claims))["scope"]
+            assert form["grant_type"] == "urn:ietf:params:oauth:grant-type:jwt-bearer"
+            assert scope == "https://www.googleapis.com/auth/cloud-vision"
+            OAuthGoogle.tokens_issued += 1
+            self._answer(
+                200, {"access_token": "ya29.local", "expires_in": 3600, "token_type": "Bearer"}
+            )
+            return
+        OAuthGoogle.seen_auth.append(self.headers.get("Authorization"))
+        if self.headers.get("Authorization") != "Bearer ya29.local":
+            self._answer(
+                401, {"error": {"code": 401, "message": "no", "status": "UNAUTHENTICATED"}}
+            )
+            return
+        self._answer(
+            200, {"responses": [{"labelAnnotations": [{"description": "cat", "score": 0.9}]}]}
+        )
+
+
+def test_service_account_sign_in(tmp_path: Path) -> None:
+    pytest.importorskip("google.oauth2.service_account")
+    pytest.importorskip("cryptography", reason="signing a test service-account key")
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    OAuthGoogle.public_key, OAuthGoogle.tokens_issued, OAuthGoogle.seen_auth = (
+        key.public_key(),
+        0,
+        [],
+    )
+    server = ThreadingHTTPServer(("127.0.0.1", 0), OAuthGoogle)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    account = tmp_path / "account.json"
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    account.write_text(
+        json.dumps(
+            {
+                "type": "service_account",
+                "project_id": "local",
+                "private_key_id": "1",
+                "private_key": pem,
+                "client_email": "vision@local.iam.gserviceaccount.com",
+                "client_id": "1",
+                "token_uri": f"{url}/token",
+            }
+        )
+    )
+    settings = Settings(
+        home=tmp_path,
+        cloud=CloudSettings(
+            egress="allow",
+            google=GoogleProviderSettings(credentials_file=str(account), endpoint=url, retries=0),
+        ),
+    )
+    provider = GoogleVisionProvider(settings)
+    request = AnnotateRequest(solid_jpeg((1, 2, 3)), [FeatureRequest(Feature.LABELS)])
+    first, second = provider.annotate([request]), provider.annotate([request])
+    provider.close()
+    server.shutdown()
+    assert first[0].labels and second[0].labels and first[0].labels[0].name == "cat"
+    assert OAuthGoogle.tokens_issued == 1  # the token is reused until it nears expiry
+    assert OAuthGoogle.seen_auth == ["Bearer ya29.local"] * 2
+
+
+def test_google_needs_exactly_one_credential(tmp_path: Path) -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="exactly one"):
+        GoogleProviderSettings()
+    with pytest.raises(ValidationError, match="exactly one"):
+        GoogleProviderSettings(api_key="k", credentials_file="x.json")
+    missing = Settings(
+        home=tmp_path,
+        cloud=CloudSettings(
+            egress="allow", google=GoogleProviderSettings(credentials_file=str(tmp_path / "no"))
+        ),
+    )
+    from localvision.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="service account key"):
+        GoogleVisionProvider(missing)

@@ -1,4 +1,4 @@
-"""Google Cloud Vision as an Annotator, over REST with an API key.
+"""Google Cloud Vision as an Annotator, over REST with an API key or a service account.
 
 Images are re-encoded before they leave (which strips every metadata block: EXIF, GPS, XMP,
 ICC), sent 16 at a time, retried with jittered exponential backoff on 429, 5xx and network
@@ -12,13 +12,14 @@ import hashlib
 import io
 import json
 import random
+import threading
 import time
 from collections.abc import Sequence
 from typing import Any
 
 from ..config import GoogleProviderSettings, Settings
 from ..egress import AuditLog, EgressRecord, require_egress
-from ..errors import LocalVisionError, ProviderError
+from ..errors import AuthenticationError, ConfigError, LocalVisionError, ProviderError
 from ..images import ImageLimits, decode_image
 from ..optional import import_optional
 from ..types import AnnotateRequest, AnnotateResult, Feature
@@ -72,6 +73,7 @@ class GoogleVisionProvider:
         self.limits = ImageLimits(settings.max_image_bytes, settings.max_image_pixels)
         self._client = httpx.Client(timeout=config.timeout_s)
         self._rng = random.Random()
+        self._oauth = _ServiceAccount(config.credentials_file) if config.credentials_file else None
 
     def annotate(self, requests: Sequence[AnnotateRequest]) -> list[AnnotateResult]:
         results = [AnnotateResult(name=r.name) for r in requests]
@@ -127,12 +129,56 @@ class GoogleVisionProvider:
             self._client,
             self.endpoint,
             payload,
-            {"content-type": "application/json", "x-goog-api-key": self.config.api_key},
+            {"content-type": "application/json", **self._auth_header()},
             vendor="Google Cloud Vision",
             retries=self.config.retries,
             to_error=wire.error_from_response,
             rng=self._rng,
         )
 
+    def _auth_header(self) -> dict[str, str]:
+        if self._oauth is not None:
+            return {"authorization": f"Bearer {self._oauth.token()}"}
+        assert self.config.api_key is not None
+        return {"x-goog-api-key": self.config.api_key}
+
     def close(self) -> None:
         self._client.close()
+
+
+class _ServiceAccount:
+    """OAuth 2.0 access tokens for a service account (google-auth's JWT-bearer flow), fetched
+    when first needed and again shortly before they expire."""
+
+    SCOPE = "https://www.googleapis.com/auth/cloud-vision"
+
+    def __init__(self, path: str) -> None:
+        accounts = import_optional(
+            "google.oauth2.service_account", extra="cloud", purpose="use a service account"
+        )
+        transport = import_optional(
+            "google.auth.transport.requests", extra="cloud", purpose="use a service account"
+        )
+        self._errors = import_optional("google.auth.exceptions", extra="cloud", purpose="OAuth")
+        try:
+            self._credentials = accounts.Credentials.from_service_account_file(
+                path, scopes=[self.SCOPE]
+            )
+        except (OSError, ValueError, KeyError) as exc:
+            raise ConfigError(
+                f"Cannot read the Google service account key {path}: {exc}.",
+                hint="Point credentials_file at the JSON key downloaded for the account.",
+            ) from exc
+        self._request = transport.Request()
+        self._lock = threading.Lock()
+
+    def token(self) -> str:
+        with self._lock:
+            if not self._credentials.valid:
+                try:
+                    self._credentials.refresh(self._request)
+                except self._errors.GoogleAuthError as exc:
+                    raise AuthenticationError(
+                        f"Google refused the service account's sign-in: {exc}."
+                    ) from exc
+            return str(self._credentials.token)
