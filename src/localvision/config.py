@@ -190,6 +190,8 @@ class CloudSettings(BaseModel):
     google: GoogleProviderSettings | None = None
     aws: AwsProviderSettings | None = None
     azure: AzureProviderSettings | None = None
+    audit_retention_days: float | None = Field(400.0, gt=0)
+    """Audit records older than this are dropped (None: kept for ever)."""
     router: RouterSettings = Field(default_factory=RouterSettings)
 
 

@@ -4,7 +4,8 @@
 leaves until a user allows it. Every request that does leave is written to the audit log, a
 SQLite database under the data home (``<home>/audit.db``): when, to which provider and endpoint,
 which features, how many images and bytes, the SHA-256 of each image sent, the outcome and how
-long it took. Image bytes are never stored.
+long it took, and what was blurred first. The router's refusals are recorded too. Image bytes are
+never stored. Records older than ``[cloud] audit_retention_days`` are dropped when a log opens.
 """
 
 from __future__ import annotations
@@ -13,15 +14,30 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .config import Settings
 from .errors import EgressDeniedError
 
-__all__ = ["AuditLog", "EgressRecord", "require_egress"]
+__all__ = ["AuditLog", "EgressRecord", "redacting", "require_egress"]
+
+_REDACTIONS: ContextVar[tuple[str, ...]] = ContextVar("localvision_redactions", default=())
+
+
+@contextmanager
+def redacting(applied: Sequence[str]) -> Iterator[None]:
+    """Within this block (on this thread), records a provider writes carry ``applied``: the
+    router blurs an image, then calls the provider, which never needs to know."""
+    token = _REDACTIONS.set(tuple(applied))
+    try:
+        yield
+    finally:
+        _REDACTIONS.reset(token)
 
 
 def require_egress(settings: Settings, provider: str) -> None:
@@ -44,6 +60,8 @@ class EgressRecord:
     sha256: list[str]
     outcome: str
     duration_ms: float
+    redactions: list[str] = field(default_factory=list)
+    """What was blurred before sending (``faces:2``), as set by :func:`redacting`."""
 
     @property
     def refused(self) -> bool:
@@ -59,7 +77,12 @@ class AuditLog:
     microseconds rather than an fsync per request (the router writes one per refusal).
     """
 
-    def __init__(self, home: Path) -> None:
+    COLUMNS = (
+        "time, provider, endpoint, features, images, bytes_sent, sha256, outcome, duration_ms, "
+        "redactions"
+    )
+
+    def __init__(self, home: Path, *, retention_days: float | None = None) -> None:
         home.mkdir(parents=True, exist_ok=True)
         self.path = home / "audit.db"
         self._lock = threading.Lock()
@@ -70,12 +93,30 @@ class AuditLog:
             self._db.execute(
                 "CREATE TABLE IF NOT EXISTS egress (time REAL, provider TEXT, endpoint TEXT, "
                 "features TEXT, images INTEGER, bytes_sent INTEGER, sha256 TEXT, outcome TEXT, "
-                "duration_ms REAL)"
+                "duration_ms REAL, redactions TEXT DEFAULT '[]')"
             )
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(egress)")}
+            if "redactions" not in columns:  # a log written before redactions were recorded
+                self._db.execute("ALTER TABLE egress ADD COLUMN redactions TEXT DEFAULT '[]'")
             self._db.execute(
                 "CREATE TABLE IF NOT EXISTS shadow (time REAL, answered_by TEXT, shadow TEXT, "
                 "features TEXT, agreement TEXT)"
             )
+            self._db.execute("CREATE INDEX IF NOT EXISTS egress_time ON egress (time)")
+        if retention_days is not None:
+            self.prune(time.time() - retention_days * 86400)
+
+    @classmethod
+    def for_settings(cls, settings: Settings) -> AuditLog:
+        """The log under ``settings.home``, records older than the retention period dropped."""
+        return cls(settings.home, retention_days=settings.cloud.audit_retention_days)
+
+    def prune(self, before: float) -> int:
+        """Drop records older than ``before`` (a timestamp); returns how many went."""
+        with self._lock, self._db as db:
+            gone = db.execute("DELETE FROM egress WHERE time < ?", (before,)).rowcount
+            gone += db.execute("DELETE FROM shadow WHERE time < ?", (before,)).rowcount
+        return int(gone)
 
     def close(self) -> None:
         with self._lock:
@@ -84,7 +125,7 @@ class AuditLog:
     def record(self, record: EgressRecord) -> None:
         with self._lock, self._db as db:
             db.execute(
-                "INSERT INTO egress VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO egress ({self.COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     record.time,
                     record.provider,
@@ -95,17 +136,27 @@ class AuditLog:
                     json.dumps(record.sha256),
                     record.outcome,
                     record.duration_ms,
+                    json.dumps(record.redactions or list(_REDACTIONS.get())),
                 ),
             )
 
     def entries(self, since: float = 0.0) -> list[EgressRecord]:
         with self._lock:
             rows = self._db.execute(
-                "SELECT * FROM egress WHERE time >= ? ORDER BY time", (since,)
+                f"SELECT {self.COLUMNS} FROM egress WHERE time >= ? ORDER BY time", (since,)
             ).fetchall()
         return [
             EgressRecord(
-                r[0], r[1], r[2], json.loads(r[3]), r[4], r[5], json.loads(r[6]), r[7], r[8]
+                r[0],
+                r[1],
+                r[2],
+                json.loads(r[3]),
+                r[4],
+                r[5],
+                json.loads(r[6]),
+                r[7],
+                r[8],
+                json.loads(r[9] or "[]"),
             )
             for r in rows
         ]

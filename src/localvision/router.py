@@ -29,7 +29,7 @@ from .agreement import agreement
 from .annotator import Annotator
 from .config import Settings
 from .costs import PRICES, PriceEntry, cloud_cost, price_for
-from .egress import AuditLog, EgressRecord
+from .egress import AuditLog, EgressRecord, redacting
 from .errors import (
     AuthenticationError,
     ConfigError,
@@ -133,7 +133,7 @@ class Router:
         if missing:
             raise ConfigError(f"[cloud.router] routes name unknown providers: {sorted(missing)}.")
         self.providers = dict(providers)
-        self.audit = audit or AuditLog(settings.home)
+        self.audit = audit or AuditLog.for_settings(settings)
         self._health = {name: _Health() for name in self.providers}
         self._spend = _Spend()
         self._lock = threading.RLock()
@@ -257,9 +257,10 @@ class Router:
             except LocalVisionError as exc:
                 self._refused(name, item, f"cannot redact ({exc.message})")
                 return "redaction"
-        (answer,) = self.providers[name].annotate(
-            [AnnotateRequest(image, item.features, request.name)]
-        )
+        with redacting(item.redacted):  # the provider's audit record says what was blurred
+            (answer,) = self.providers[name].annotate(
+                [AnnotateRequest(image, item.features, request.name)]
+            )
         if isinstance(answer.error, _FAILURES):
             self._failed(name)
             return "failed"

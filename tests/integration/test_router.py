@@ -291,6 +291,8 @@ def test_faces_are_blurred_before_they_leave_when_a_route_asks(
     assert isinstance(sent, Image.Image) and sent.size == (original.width, original.height)
     (after,) = engine.annotate([AnnotateRequest(sent, [FeatureRequest(Feature.FACES)])])
     assert after.faces == []  # nobody to recognise in what left
+    (sent_record,) = audit.entries()
+    assert sent_record.redactions == result.extra["redacted"]  # the audit says what was blurred
 
 
 def test_shadow_records_agreement_without_changing_answers(

@@ -31,7 +31,7 @@ def audit_command(
     """List every request that sent images to a cloud provider, or was refused."""
     with reported():
         start = since_timestamp(since)
-        log = AuditLog(load_settings(config).home)
+        log = AuditLog.for_settings(load_settings(config))
         records = log.entries(start)
         shadow = log.shadow_summary(start)
         if left_only:

@@ -67,7 +67,7 @@ class RekognitionProvider:
                 retries={"max_attempts": config.retries + 1, "mode": "standard"},
             ),
         )
-        self.audit = audit or AuditLog(settings.home)
+        self.audit = audit or AuditLog.for_settings(settings)
         self.limits = ImageLimits(settings.max_image_bytes, settings.max_image_pixels)
 
     def annotate(self, requests: Sequence[AnnotateRequest]) -> list[AnnotateResult]:

@@ -69,7 +69,7 @@ class GoogleVisionProvider:
         httpx = import_optional("httpx", extra="cloud", purpose="call cloud providers")
         self.config = config
         self.endpoint = config.endpoint.rstrip("/") + "/v1/images:annotate"
-        self.audit = audit or AuditLog(settings.home)
+        self.audit = audit or AuditLog.for_settings(settings)
         self.limits = ImageLimits(settings.max_image_bytes, settings.max_image_pixels)
         self._client = httpx.Client(timeout=config.timeout_s)
         self._rng = random.Random()
