@@ -104,7 +104,14 @@ class Router:
             raise ConfigError("[cloud.router] burst must name a cloud provider, not 'local'.")
         if config.burst is not None:
             named.add(config.burst)
-        unknown_budgets = set(config.budgets) - named
+        for key in config.budgets:
+            _, _, feature = key.partition("/")
+            if feature:
+                try:
+                    Feature.parse(feature)
+                except ValueError as exc:
+                    raise ConfigError(f"[cloud.router] budgets.{key!r}: {exc}") from exc
+        unknown_budgets = {k for k in config.budgets if k.partition("/")[0] not in named}
         if unknown_budgets:
             raise ConfigError(
                 f"[cloud.router] budgets name providers no route uses: {sorted(unknown_budgets)}."
@@ -333,19 +340,31 @@ class Router:
         return total
 
     def _over_budget(self, name: str, features: Sequence[FeatureRequest]) -> bool:
-        cap = self.config.budgets.get(name)
-        if cap is None:
+        """Whether this call's marginal price would pass the provider's monthly cap, or the
+        cap of one of its features (``budgets = { google = 50, "google/text" = 20 }``)."""
+        wanted = {Feature.parse(f.feature).value for f in features}
+        caps = {
+            feature: self.config.budgets.get(f"{name}/{feature}")
+            for feature in wanted
+            if f"{name}/{feature}" in self.config.budgets
+        }
+        total_cap = self.config.budgets.get(name)
+        if total_cap is None and not caps:
             return False
         units = self._units()
-        extra = 0.0
-        for feature in {f.feature.value for f in features}:
+        extra: dict[str, float] = {}
+        for feature in wanted:
             try:
                 entry = price_for(name, feature, self.prices)
             except LocalVisionError:
                 return True  # an unpriced call cannot be shown to fit the budget
             done = units.get((name, feature), 0)
-            extra += cloud_cost(entry, done + 1) - cloud_cost(entry, done)
-        return self.spent(name) + extra > cap
+            extra[feature] = cloud_cost(entry, done + 1) - cloud_cost(entry, done)
+        for feature, cap in caps.items():
+            spent = cloud_cost(price_for(name, feature, self.prices), units.get((name, feature), 0))
+            if cap is not None and spent + extra[feature] > cap:
+                return True
+        return total_cap is not None and self.spent(name) + sum(extra.values()) > total_cap
 
     # ------------------------------------------------------------------ shadow
 

@@ -342,3 +342,33 @@ def test_burst_overflows_to_the_cloud_only_while_the_queue_is_long(
     cloud.fail = True  # a failing burst provider leaves the work local
     (fallen,) = router.annotate([red])
     assert fallen.extra["routes"] == {"labels": "local"} and fallen.labels[0].name == "red"  # type: ignore[index]
+
+
+def test_a_feature_budget_caps_that_feature_only(engine: LocalEngine, tmp_path: Path) -> None:
+    audit = AuditLog(tmp_path)
+    prices = [
+        PriceEntry("cloud", feature, 0, (Tier(None, 1.0),), "test", "2026-11-01")
+        for feature in ("labels", "colors")
+    ]
+    settings = router_settings(
+        tmp_path,
+        routes={"labels": ["cloud", "local"], "colors": ["cloud", "local"]},
+        privacy=[],
+        budgets={"cloud/labels": 0.0015},
+    )
+    cloud = Scripted("cloud", audit)
+    router = Router(settings, engine, {"cloud": cloud}, audit=audit, prices=prices)
+    labels = AnnotateRequest(solid_jpeg((250, 0, 0)), LABELS)
+    colours = AnnotateRequest(solid_jpeg((250, 0, 0)), [FeatureRequest(Feature.COLORS)])
+    routes = [r.extra["routes"] for r in router.annotate([labels, labels, colours, colours])]
+    assert routes == [
+        {"labels": "cloud"},
+        {"labels": "local"},  # $0.002 would pass the $0.0015 labels cap
+        {"colors": "cloud"},
+        {"colors": "cloud"},
+    ]
+    with pytest.raises(ConfigError, match="Unknown feature"):
+        Router(
+            router_settings(tmp_path, routes={"labels": ["cloud"]}, budgets={"cloud/smell": 1}),
+            engine, {"cloud": cloud}, audit=audit,
+        )  # fmt: skip
