@@ -94,6 +94,11 @@ class ServerSettings(BaseModel):
         False, description="Let imageUri fetch loopback, private and link-local addresses."
     )
     url_timeout_s: float = Field(10.0, gt=0, description="Time limit for fetching an imageUri.")
+    private_keys: list[str] = Field(
+        default_factory=list,
+        description="API keys (as 'sha256:<hex>') or AWS access key ids whose images never "
+        "leave this machine, whatever the router's routes say.",
+    )
     api_keys: list[str] = Field(
         default_factory=list,
         description="Accepted API keys for the Google and native routes, as 'sha256:<hex>'.",

@@ -16,11 +16,13 @@ from localvision.config import (
     GoogleProviderSettings,
     ModelConfig,
     RouterSettings,
+    ServerSettings,
     Settings,
 )
 from localvision.egress import AuditLog
 from localvision.errors import EgressDeniedError
 from localvision.server import ServerState
+from localvision.server.auth import hash_key
 
 from ..conftest import solid_jpeg
 from ..servers import LiveServer, live_server
@@ -31,6 +33,7 @@ from google.api_core.client_options import ClientOptions  # noqa: E402
 from google.auth.credentials import AnonymousCredentials  # noqa: E402
 
 LABELS = vision.Feature.Type.LABEL_DETECTION
+PRIVATE_KEY = "team-medical-key"
 
 
 def routed_settings(home: Path, colour_model_path: Path, cloud_url: str, egress: str) -> Settings:
@@ -38,6 +41,7 @@ def routed_settings(home: Path, colour_model_path: Path, cloud_url: str, egress:
         home=home,
         models={"colours": ModelConfig(path=str(colour_model_path))},
         features={"labels": "colours"},
+        server=ServerSettings(private_keys=[hash_key(PRIVATE_KEY), "AKIDPRIVATE"]),
         cloud=CloudSettings(
             egress=egress,
             google=GoogleProviderSettings(api_key="k", endpoint=cloud_url, retries=0),
@@ -56,11 +60,14 @@ def routed(
         yield server
 
 
-def ask(server: LiveServer, colour: tuple[int, int, int], **kwargs: Any) -> Any:
+def ask(
+    server: LiveServer, colour: tuple[int, int, int], api_key: str | None = None, **kwargs: Any
+) -> Any:
+    options = ClientOptions(api_endpoint=server.url, api_key=api_key)
     client = vision.ImageAnnotatorClient(
-        credentials=AnonymousCredentials(),
+        credentials=None if api_key else AnonymousCredentials(),
         transport="rest",
-        client_options=ClientOptions(api_endpoint=server.url),
+        client_options=options,
     )
     request = vision.AnnotateImageRequest(
         image=vision.Image(content=solid_jpeg(colour)), features=[vision.Feature(type_=LABELS)]
@@ -81,6 +88,34 @@ def test_the_sensitivity_header_keeps_an_image_on_this_machine(routed: LiveServe
         ("google", "refused: private (caller)"),
     ]
     assert new[0].bytes_sent > 0 and new[1].bytes_sent == 0
+
+
+def test_a_private_api_key_keeps_every_image_local(routed: LiveServer) -> None:
+    audit = AuditLog(routed.state.settings.home)
+    before = len(audit.entries())
+    kept = ask(routed, (250, 0, 0), api_key=PRIVATE_KEY)
+    sent = ask(routed, (250, 0, 0), api_key="another-team")
+    assert kept.label_annotations[0].description == sent.label_annotations[0].description == "red"
+    outcomes = [r.outcome for r in audit.entries()[before:]]
+    assert outcomes == ["refused: private (caller)", "ok"]
+
+
+def test_a_private_aws_access_key_keeps_images_local(routed: LiveServer) -> None:
+    boto3 = pytest.importorskip("boto3")
+    audit = AuditLog(routed.state.settings.home)
+    before = len(audit.entries())
+    for key_id in ("AKIDPRIVATE", "AKIDOTHER"):
+        client = boto3.client(
+            "rekognition",
+            endpoint_url=routed.url,
+            region_name="us-east-1",
+            aws_access_key_id=key_id,
+            aws_secret_access_key="s",
+        )
+        labels = client.detect_labels(Image={"Bytes": solid_jpeg((250, 0, 0))})["Labels"]
+        assert labels[0]["Name"] == "red"
+    outcomes = [r.outcome for r in audit.entries()[before:]]
+    assert outcomes == ["refused: private (caller)", "ok"]
 
 
 def test_routes_that_need_egress_fail_at_start_up(

@@ -39,14 +39,23 @@ def hash_key(key: str) -> str:
     return "sha256:" + hashlib.sha256(key.encode()).hexdigest()
 
 
-def check_api_key(request: Request, settings: Settings) -> None:
-    """Accept the request when no keys are configured or it carries a configured key."""
-    if not settings.server.api_keys:
-        return
+def offered_key(request: Request) -> str | None:
+    """The API key a request carries: ``x-goog-api-key``, ``?key=`` or a bearer token; for
+    the Rekognition route, the SigV4 access key id."""
     key = request.headers.get("x-goog-api-key") or request.query_params.get("key")
     bearer = request.headers.get("authorization", "")
     if not key and bearer.lower().startswith("bearer "):
         key = bearer[7:].strip()
+    if not key and bearer.startswith("AWS4-HMAC-SHA256") and "Credential=" in bearer:
+        key = bearer.split("Credential=", 1)[1].split("/", 1)[0].strip()
+    return key or None
+
+
+def check_api_key(request: Request, settings: Settings) -> None:
+    """Accept the request when no keys are configured or it carries a configured key."""
+    if not settings.server.api_keys:
+        return
+    key = offered_key(request)
     if not key:
         raise AuthenticationError(
             "The request has no API key.",

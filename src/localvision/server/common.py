@@ -10,6 +10,7 @@ from starlette.requests import Request
 
 from ..errors import InvalidParameterError, LocalVisionError
 from ..types import AnnotateRequest, AnnotateResult, FeatureRequest
+from .auth import hash_key, offered_key
 from .state import ServerState
 
 __all__ = ["annotate", "caller_private", "label", "parse_json", "server_state", "uris_to_bytes"]
@@ -59,8 +60,13 @@ async def uris_to_bytes(
 
 
 def caller_private(request: Request) -> bool:
-    """``x-localvision-sensitivity: private``: the caller says these images must not leave."""
-    return request.headers.get("x-localvision-sensitivity", "").strip().lower() == "private"
+    """Whether the caller says these images must not leave: the header
+    ``x-localvision-sensitivity: private``, or a key listed in ``server.private_keys``."""
+    if request.headers.get("x-localvision-sensitivity", "").strip().lower() == "private":
+        return True
+    private = server_state(request).settings.server.private_keys
+    key = offered_key(request) if private else None
+    return key is not None and (key in private or hash_key(key) in private)
 
 
 async def annotate(
