@@ -24,7 +24,7 @@ from .models.model import Model
 from .training.dataset import Dataset
 from .types import AnnotateRequest, Feature, FeatureRequest
 
-__all__ = ["Evaluation", "evaluate", "html_report"]
+__all__ = ["Evaluation", "evaluate", "evaluate_multi_label", "html_report"]
 
 OTHER = "(other)"
 
@@ -42,6 +42,8 @@ class Evaluation:
     per_class: list[dict[str, Any]]
     confusion: list[list[int]]
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    multi_label: bool = False
+    """Multi-label: ``accuracy`` is exact-set match, ``top5`` the best label being right."""
 
     @property
     def macro_f1(self) -> float:
@@ -61,6 +63,7 @@ class Evaluation:
         return {
             "model": self.model,
             "images": self.count,
+            "multi_label": self.multi_label,
             **self.metrics(),
             "classes": self.classes,
             "per_class": self.per_class,
@@ -89,7 +92,10 @@ def _matcher(classes: list[str]) -> Any:
 def evaluate(
     model: Model, data: Dataset, *, limits: ImageLimits | None = None, batch_size: int = 16
 ) -> Evaluation:
-    """Classify every image of ``data`` with ``model`` and compare with its labels."""
+    """Classify every image of ``data`` with ``model`` and compare with its labels
+    (multi-label data: see :func:`evaluate_multi_label`)."""
+    if data.multi_label:
+        return evaluate_multi_label(model, data, limits=limits, batch_size=batch_size)
     match = _matcher(data.classes)
     feature = [FeatureRequest(Feature.LABELS, max_results=5)]
     requests = [AnnotateRequest(s.path, feature, name=str(s.path)) for s in data.samples]
@@ -140,6 +146,84 @@ def evaluate(
     )
 
 
+def evaluate_multi_label(
+    model: Model,
+    data: Dataset,
+    *,
+    limits: ImageLimits | None = None,
+    batch_size: int = 16,
+    threshold: float = 0.5,
+) -> Evaluation:
+    """A multi-label model on multi-label data: a class is predicted when its score reaches
+    ``threshold``. ``accuracy`` is the share of images whose predicted set is exactly their
+    label set; ``top5`` the share whose best label is one of theirs; per-class precision,
+    recall and F1 come from the sets; ECE treats every (image, class) score as a yes/no
+    forecast. There is no confusion matrix (an image may be several classes at once)."""
+    match = _matcher(data.classes)
+    feature = [FeatureRequest(Feature.LABELS, max_results=len(data.classes) + 5, min_score=0.0)]
+    requests = [AnnotateRequest(s.path, feature, name=str(s.path)) for s in data.samples]
+    tp = dict.fromkeys(data.classes, 0)
+    fp = dict.fromkeys(data.classes, 0)
+    fn = dict.fromkeys(data.classes, 0)
+    exact = best_hits = 0
+    confidences: list[float] = []
+    correct: list[bool] = []
+    skipped = list(data.skipped)
+    count = 0
+    with LocalEngine(
+        {Feature.LABELS: model}, limits=limits or ImageLimits(), batch_size=batch_size
+    ) as engine:
+        for sample, result in zip(data.samples, engine.annotate_iter(requests), strict=True):
+            if result.error is not None or result.labels is None:
+                skipped.append(
+                    (str(sample.path), result.error.message if result.error else "no labels")
+                )
+                continue
+            count += 1
+            truth = set(sample.labels)
+            scores: dict[str, float] = {}
+            for label in result.labels:
+                name = match(label.name)
+                if name is not None:
+                    scores[name] = max(scores.get(name, 0.0), label.score)
+            predicted = {c for c, score in scores.items() if score >= threshold}
+            exact += predicted == truth
+            best = max(scores, key=lambda c: scores[c]) if scores else None
+            best_hits += best in truth
+            for c in data.classes:
+                tp[c] += c in predicted and c in truth
+                fp[c] += c in predicted and c not in truth
+                fn[c] += c not in predicted and c in truth
+                confidences.append(scores.get(c, 0.0))
+                correct.append(c in truth)
+    per_class = []
+    for c in data.classes:
+        precision = tp[c] / (tp[c] + fp[c]) if tp[c] + fp[c] else 0.0
+        recall = tp[c] / (tp[c] + fn[c]) if tp[c] + fn[c] else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        per_class.append(
+            {
+                "label": c,
+                "precision": precision,
+                "recall": recall,
+                "f1": f1,
+                "support": tp[c] + fn[c],
+            }
+        )
+    return Evaluation(
+        model=model.name,
+        classes=list(data.classes),
+        count=count,
+        accuracy=exact / count if count else 0.0,
+        top5=best_hits / count if count else 0.0,
+        ece=_ece(np.array(confidences), np.array(correct)),
+        per_class=per_class,
+        confusion=[],
+        skipped=skipped,
+        multi_label=True,
+    )
+
+
 def _ece(confidence: np.ndarray[Any, Any], correct: np.ndarray[Any, Any], bins: int = 10) -> float:
     if not len(confidence):
         return 0.0
@@ -160,7 +244,7 @@ def html_report(evaluation: Evaluation, target: Path) -> Path:
     columns = [*e.classes, OTHER]
     peak = max((max(row) for row in e.confusion), default=1) or 1
     rows = []
-    for label, counts in zip(e.classes, e.confusion, strict=True):
+    for label, counts in zip(e.classes if e.confusion else [], e.confusion, strict=True):
         cells = []
         for j, count in enumerate(counts):
             diagonal = j < len(e.classes) and e.classes[j] == label
@@ -176,6 +260,17 @@ def html_report(evaluation: Evaluation, target: Path) -> Path:
         )
         bars.append(f"<tr><th>{esc(c['label'])}</th><td>{c['support']}</td><td>{bar}</td></tr>")
     embedded = json.dumps(e.to_dict()).replace("</", "<\\/")  # nothing may close the script
+    if e.multi_label:
+        confusion_section = (
+            "<h2>Confusion matrix</h2><p>Not drawn: in multi-label data an image may belong to "
+            "several classes, so per-class precision and recall below say it instead.</p>"
+        )
+    else:
+        header = "".join(f"<th>{esc(c)}</th>" for c in columns)
+        confusion_section = (
+            "<h2>Confusion matrix</h2><p>Rows: true class. Columns: predicted. Green: right; "
+            f"red: wrong.</p><table><tr><th></th>{header}</tr>{''.join(rows)}</table>"
+        )
     page = f"""<!doctype html><html><head><meta charset="utf-8">
 <title>Evaluation of {esc(e.model)}</title><style>
 body{{font-family:system-ui,sans-serif;margin:2em;color:#222}} table{{border-collapse:collapse}}
@@ -185,12 +280,11 @@ white-space:nowrap}} .precision{{background:#3b7dd8}} .recall{{background:#e08a1
 .f1{{background:#2f9e57}} .num{{font-size:2em;font-weight:600;margin-right:1.5em}}
 </style></head><body>
 <h1>{esc(e.model)} on {e.count} images</h1>
-<p><span class="num">{e.accuracy:.1%}</span>accuracy
-<span class="num">{e.top5:.1%}</span>top-5
+<p><span class="num">{e.accuracy:.1%}</span>{"exact-set accuracy" if e.multi_label else "accuracy"}
+<span class="num">{e.top5:.1%}</span>{"best label right" if e.multi_label else "top-5"}
 <span class="num">{e.macro_f1:.3f}</span>macro F1
 <span class="num">{e.ece:.3f}</span>calibration error (ECE)</p>
-<h2>Confusion matrix</h2><p>Rows: true class. Columns: predicted. Green: right; red: wrong.</p>
-<table><tr><th></th>{"".join(f"<th>{esc(c)}</th>" for c in columns)}</tr>{"".join(rows)}</table>
+{confusion_section}
 <h2>Per class</h2><table><tr><th>class</th><th>images</th><th style="width:420px">
 precision / recall / F1</th></tr>{"".join(bars)}</table>
 <h2>Skipped</h2><p>{len(e.skipped)} image(s).</p>

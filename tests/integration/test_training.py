@@ -150,4 +150,15 @@ def test_multi_label_training_from_a_csv(trained, tmp_path: Path) -> None:  # ty
     assert result.entry.card["multi_label"] is True
     model = resolve_model("both", settings)
     assert model.card.multi_label
+    from localvision.evaluation import evaluate
+
+    evaluation = evaluate(model, data)
     model.close()
+    assert evaluation.multi_label and evaluation.confusion == [] and evaluation.count == 60
+    assert [c["support"] for c in evaluation.per_class] == [40, 40]  # sets, not single labels
+    assert evaluation.macro_f1 >= 0.8 and evaluation.top5 >= 0.9
+    assert 0.5 <= evaluation.accuracy <= 1.0  # exact sets, the hardest of the three
+    from localvision.evaluation import html_report
+
+    page = html_report(evaluation, tmp_path / "report.html").read_text()
+    assert "exact-set accuracy" in page and "Not drawn" in page and "<td" in page

@@ -132,9 +132,17 @@ def eval_command(
         typer.echo(json.dumps(result.to_dict()))
         return
     console = Console()
+    first, second = (
+        ("exact-set accuracy", "best label right")
+        if result.multi_label
+        else (
+            "accuracy",
+            "top-5",
+        )
+    )
     console.print(
-        f"[bold]{result.model}[/bold] on {result.count} images: accuracy {result.accuracy:.1%}, "
-        f"top-5 {result.top5:.1%}, macro F1 {result.macro_f1:.3f}, ECE {result.ece:.3f}"
+        f"[bold]{result.model}[/bold] on {result.count} images: {first} {result.accuracy:.1%}, "
+        f"{second} {result.top5:.1%}, macro F1 {result.macro_f1:.3f}, ECE {result.ece:.3f}"
     )
     table = Table("class", "images", "precision", "recall", "F1")
     for c in result.per_class:
