@@ -122,17 +122,12 @@ def evaluate(
             confidences.append(result.labels[0].score)
             correct.append(hit)
     count = len(correct)
-    per_class = []
-    for i, label in enumerate(data.classes):
-        tp = int(confusion[i, i])
-        support = int(confusion[i].sum())
-        predicted_as = int(confusion[:, i].sum())
-        precision = tp / predicted_as if predicted_as else 0.0
-        recall = tp / support if support else 0.0
-        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-        per_class.append(
-            {"label": label, "precision": precision, "recall": recall, "f1": f1, "support": support}
+    per_class = [
+        _class_scores(
+            label, int(confusion[i, i]), int(confusion[:, i].sum()), int(confusion[i].sum())
         )
+        for i, label in enumerate(data.classes)
+    ]
     return Evaluation(
         model=model.name,
         classes=list(data.classes),
@@ -196,20 +191,7 @@ def evaluate_multi_label(
                 fn[c] += c not in predicted and c in truth
                 confidences.append(scores.get(c, 0.0))
                 correct.append(c in truth)
-    per_class = []
-    for c in data.classes:
-        precision = tp[c] / (tp[c] + fp[c]) if tp[c] + fp[c] else 0.0
-        recall = tp[c] / (tp[c] + fn[c]) if tp[c] + fn[c] else 0.0
-        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-        per_class.append(
-            {
-                "label": c,
-                "precision": precision,
-                "recall": recall,
-                "f1": f1,
-                "support": tp[c] + fn[c],
-            }
-        )
+    per_class = [_class_scores(c, tp[c], tp[c] + fp[c], tp[c] + fn[c]) for c in data.classes]
     return Evaluation(
         model=model.name,
         classes=list(data.classes),
@@ -222,6 +204,15 @@ def evaluate_multi_label(
         skipped=skipped,
         multi_label=True,
     )
+
+
+def _class_scores(label: str, hits: int, predicted: int, support: int) -> dict[str, Any]:
+    """Precision, recall and F1 of one class from its true positives, how often it was
+    predicted, and how often it was the truth."""
+    precision = hits / predicted if predicted else 0.0
+    recall = hits / support if support else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"label": label, "precision": precision, "recall": recall, "f1": f1, "support": support}
 
 
 def _ece(confidence: np.ndarray[Any, Any], correct: np.ndarray[Any, Any], bins: int = 10) -> float:

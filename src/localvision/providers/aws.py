@@ -15,12 +15,13 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..config import AwsProviderSettings, Settings
-from ..egress import AuditLog, EgressRecord, require_egress
+from ..egress import AuditLog, EgressRecord
 from ..errors import LocalVisionError, ProviderError
 from ..images import ImageLimits, decode_image
 from ..optional import import_optional
 from ..types import AnnotateRequest, AnnotateResult, Feature, FeatureRequest
 from ..wire import rekognition as wire
+from . import provider_config
 from .google import redacted_jpeg
 
 __all__ = ["RekognitionProvider"]
@@ -41,13 +42,7 @@ class RekognitionProvider:
         *,
         audit: AuditLog | None = None,
     ) -> None:
-        require_egress(settings, self.name)
-        config = config or settings.cloud.aws
-        if config is None:
-            raise ProviderError(
-                "AWS Rekognition is not configured.",
-                hint="Add [cloud.aws] (region, endpoint) to localvision.toml.",
-            )
+        config = provider_config(settings, self.name, "AWS Rekognition", config, "region, endpoint")
         boto3 = import_optional("boto3", extra="aws", purpose="call AWS Rekognition")
         botocore_config = import_optional("botocore.config", extra="aws", purpose="call AWS")
         self._client_error = import_optional(

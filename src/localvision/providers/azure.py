@@ -15,12 +15,13 @@ import time
 from collections.abc import Sequence
 
 from ..config import AzureProviderSettings, Settings
-from ..egress import AuditLog, EgressRecord, require_egress
-from ..errors import LocalVisionError, ProviderError
+from ..egress import AuditLog, EgressRecord
+from ..errors import LocalVisionError
 from ..images import ImageLimits, decode_image
 from ..optional import import_optional
 from ..types import AnnotateRequest, AnnotateResult
 from ..wire import azure_vision as wire
+from . import provider_config
 from .google import redacted_jpeg
 from .http import post_json
 
@@ -40,13 +41,7 @@ class AzureVisionProvider:
         *,
         audit: AuditLog | None = None,
     ) -> None:
-        require_egress(settings, self.name)
-        config = config or settings.cloud.azure
-        if config is None:
-            raise ProviderError(
-                "Azure AI Vision is not configured.",
-                hint="Add [cloud.azure] with endpoint and key to localvision.toml.",
-            )
+        config = provider_config(settings, self.name, "Azure AI Vision", config, "endpoint and key")
         httpx = import_optional("httpx", extra="cloud", purpose="call cloud providers")
         self.config = config
         self.endpoint = config.endpoint.rstrip("/") + wire.PATH

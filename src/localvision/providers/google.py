@@ -18,12 +18,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..config import GoogleProviderSettings, Settings
-from ..egress import AuditLog, EgressRecord, require_egress
-from ..errors import AuthenticationError, ConfigError, LocalVisionError, ProviderError
+from ..egress import AuditLog, EgressRecord
+from ..errors import AuthenticationError, ConfigError, LocalVisionError
 from ..images import ImageLimits, decode_image
 from ..optional import import_optional
 from ..types import AnnotateRequest, AnnotateResult, Feature
 from ..wire import google_vision as wire
+from . import provider_config
 from .http import post_json
 
 __all__ = ["GoogleVisionProvider", "redacted_jpeg"]
@@ -59,13 +60,9 @@ class GoogleVisionProvider:
         *,
         audit: AuditLog | None = None,
     ) -> None:
-        require_egress(settings, self.name)
-        config = config or settings.cloud.google
-        if config is None:
-            raise ProviderError(
-                "Google Cloud Vision is not configured.",
-                hint="Add [cloud.google] with api_key to localvision.toml.",
-            )
+        config = provider_config(
+            settings, self.name, "Google Cloud Vision", config, "api_key or credentials_file"
+        )
         httpx = import_optional("httpx", extra="cloud", purpose="call cloud providers")
         self.config = config
         self.endpoint = config.endpoint.rstrip("/") + "/v1/images:annotate"
