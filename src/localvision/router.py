@@ -17,6 +17,7 @@ recorded and the answers untouched.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import random
 import re
 import threading
@@ -46,6 +47,8 @@ from .types import AnnotateRequest, AnnotateResult, Feature, FeatureRequest
 
 __all__ = ["Router"]
 
+log = logging.getLogger("localvision.router")
+
 LOCAL = "local"
 _FAILURES = (ProviderError, OverloadedError, AuthenticationError, RequestTimeoutError)
 _FIELDS = ("labels", "colors", "quality", "crop_hints", "objects", "faces", "text")
@@ -62,6 +65,13 @@ class _Work:
     result: AnnotateResult | None = None
     redacted: list[str] = field(default_factory=list)
     refusal: LocalVisionError | None = None
+
+
+def _log_failure(future: Future[None]) -> None:
+    """A shadow comparison that broke is logged; it never touched an answer."""
+    error = future.exception()
+    if error is not None:
+        log.warning("shadow comparison failed: %s", error)
 
 
 @dataclass
@@ -385,9 +395,11 @@ class Router:
         if self._sample.random() >= self.config.shadow_fraction:
             return
         with self._lock:
+            self._pending = [f for f in self._pending if not f.done()]  # let finished ones go
             if len(self._pending) >= 64:  # a slow shadow route sheds, never queues without end
                 return
             future = self._shadows.submit(self._shadow, request, features, result, private)
+            future.add_done_callback(_log_failure)
             self._pending.append(future)
 
     def _shadow(
