@@ -267,7 +267,7 @@ class Router:
         if self._over_budget(name, item.features):
             self._refused(name, item, "budget")
             return "budget"
-        image = request.image
+        image, item.redacted = request.image, []  # what an earlier route blurred is not this
         if self.config.redact.get(name):
             try:
                 image, item.redacted = redact(request, self.local, self.config.redact[name])
