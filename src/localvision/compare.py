@@ -192,9 +192,8 @@ def _measure(
     return {
         "feature": feature.value,
         "model": model.name if model is not None else "built-in",
-        "latency_ms": {
-            q: 1000 * float(np.percentile(latencies, int(q[1:]))) for q in ("p50", "p95", "p99")
-        },
+        "latency_ms": _percentiles(latencies),
+        "latency_samples_ms": [round(1000 * x, 3) for x in latencies],
         "throughput_per_s": best[0],
         "best_batch": best[1],
     }, failed
@@ -265,13 +264,17 @@ def _measure_cloud(
             provider.close()
         out[name] = {
             "calls": len(requests),
-            "latency_ms": {
-                q: 1000 * float(np.percentile(latencies, int(q[1:]))) for q in ("p50", "p95", "p99")
-            },
+            "latency_ms": _percentiles(latencies),
+            "latency_samples_ms": [round(1000 * x, 3) for x in latencies],
             "agreement": agreement(local, answers),
             "failed": sum(a.error is not None for a in answers),
         }
     return out
+
+
+def _percentiles(seconds: Sequence[float]) -> dict[str, float]:
+    """p50, p95 and p99 in milliseconds."""
+    return {q: 1000 * float(np.percentile(seconds, int(q[1:]))) for q in ("p50", "p95", "p99")}
 
 
 def _recommend(report: dict[str, Any]) -> str:

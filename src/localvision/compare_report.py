@@ -96,6 +96,31 @@ def _script_json(value: Any) -> str:
     return json.dumps(value).replace("</", "<\\/")
 
 
+def _histogram(label: str, samples: list[float], colour: str, bins: int = 20) -> str:
+    """One latency distribution as a small SVG histogram (milliseconds on the x axis)."""
+    if not samples:
+        return ""
+    low, high = min(samples), max(samples)
+    span = (high - low) or 1.0
+    counts = [0] * bins
+    for value in samples:
+        counts[min(bins - 1, int((value - low) / span * bins))] += 1
+    tallest = max(counts)
+    width, height = 300, 60
+    bars = "".join(
+        f'<rect class="hist" x="{i * width / bins:.1f}" y="{height - height * c / tallest:.1f}" '
+        f'width="{width / bins - 1:.1f}" height="{height * c / tallest:.1f}" fill="{colour}"/>'
+        for i, c in enumerate(counts)
+        if c
+    )
+    return (
+        f"<figure><figcaption>{html.escape(label)}: {len(samples)} calls, "
+        f"{low:.1f}–{high:.1f} ms</figcaption>"
+        f'<svg width="{width}" height="{height}" viewBox="0 0 {width} {height}">{bars}</svg>'
+        "</figure>"
+    )
+
+
 def write_html(report: dict[str, Any], target: Path) -> Path:
     esc = html.escape
     legend = " ".join(
@@ -113,6 +138,26 @@ def write_html(report: dict[str, Any], target: Path) -> Path:
         for m in report["measurements"]
     ]
     peak = max((row[1] for row in latency), default=1)
+    distributions = "".join(
+        _histogram(f"local {m['feature']}", m.get("latency_samples_ms", []), "#2f9e57")
+        for m in report["measurements"]
+    ) + "".join(
+        _histogram(f"{name} (all features)", option.get("latency_samples_ms", []),
+                   _COLOURS.get(name, "#555"))
+        for name, option in report["cloud"].items()
+        if option.get("measured")
+    )  # fmt: skip
+    agreement_rows = [
+        (f"{name}: {key.replace('_', ' ')}", value, f"{value:.3f}")
+        for name, option in report["cloud"].items()
+        if option.get("measured")
+        for key, value in option.get("agreement", {}).items()
+    ]
+    agreement_html = (
+        _bars(agreement_rows, 1.0)
+        if agreement_rows
+        else "<p>No cloud call was made (run with --measure-cloud to measure agreement).</p>"
+    )
     accuracy = report["accuracy"]
     if "top1" in accuracy:
         accuracy_html = _bars(
@@ -151,7 +196,10 @@ white-space:nowrap}} .rec{{font-size:1.25em;background:#f3f7f3;padding:.8em;bord
 <table><tr><th>option</th><th>monthly cost at your volume</th><th>break-even with local
 (images/month)</th></tr>{costs}</table>
 <h2>Latency and throughput here</h2>{_bars(latency, peak)}
+<h2>Latency distributions</h2>{distributions}
 <h2>Accuracy</h2>{accuracy_html}
+<h2>Agreement with the cloud</h2><p>Share of images where the cloud's answer matches the local
+one (text: character error rate, lower is closer).</p>{agreement_html}
 <h2>What the numbers do not capture</h2>
 <table><tr><th></th><th>local</th><th>cloud</th></tr>{factors}</table>
 <script type="application/json" id="report">{_script_json(report)}</script>

@@ -90,6 +90,10 @@ def test_full_compare_with_labels(
     page.feed(report.read_text())
     tags = [tag for tag, _ in page.tags]
     assert "svg" in tags and tags.count("polyline") == 4  # local + three clouds
+    bins = [a for t, a in page.tags if t == "rect" and a.get("class") == "hist"]
+    samples = sum(len(m["latency_samples_ms"]) for m in data["measurements"])
+    assert bins and samples >= len(data["measurements"])  # one histogram per feature
+    assert "No cloud call was made" in report.read_text()
     circles = [a for t, a in page.tags if t == "circle" and a.get("class") == "break-even"]
     assert len(circles) == sum(1 for v in data["break_even"].values() if v)
     assert json.loads(page.report)["local"]["monthly_cost"] == data["local"]["monthly_cost"]
@@ -168,6 +172,8 @@ def test_measuring_the_cloud_against_our_own_server(
             "--measure-cloud",
             "--config",
             str(config),
+            "--report",
+            str(tmp_path / "measured.html"),
             "--json",
         ],
         env={"LOCALVISION_HOME": str(tmp_path / "home")},
@@ -181,6 +187,8 @@ def test_measuring_the_cloud_against_our_own_server(
     aws = data["cloud"]["aws"]  # the same images through boto3 and the Rekognition wire format
     assert aws["measured"] and aws["calls"] == 6 and aws["failed"] == 0
     assert aws["agreement"] == {"label_top1": 1.0, "label_top5": 1.0}
+    page = (tmp_path / "measured.html").read_text()
+    assert "aws: label top1" in page and "google (all features): 6 calls" in page
 
 
 def test_cloud_spend_needs_yes_above_the_threshold(
