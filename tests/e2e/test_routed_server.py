@@ -157,3 +157,19 @@ def test_with_egress_denied_nothing_connects_beyond_loopback(
     )
     assert hostile.status_code == 200 and "error" in hostile.json()["responses"][0]
     assert destinations and all(ipaddress.ip_address(d).is_loopback for d in destinations)
+
+
+def test_local_only_overrides_the_router(
+    colour_model_path: Path, colour_server: LiveServer, tmp_path: Path
+) -> None:
+    from localvision.cli.serve import _server_settings
+
+    configured = routed_settings(tmp_path, colour_model_path, colour_server.url, "allow")
+    settings = _server_settings(configured, None, None, None, None, {}, False, local_only=True)
+    assert settings.cloud.egress == "deny" and not settings.cloud.router.routes
+    state = ServerState(settings)
+    state.start()
+    try:
+        assert state.ready and state.router is None  # answers come from the batcher, locally
+    finally:
+        state.close()

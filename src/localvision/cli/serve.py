@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from ..config import ModelConfig, Settings
+from ..config import ModelConfig, RouterSettings, Settings
 from ..errors import ConfigError, InvalidParameterError
 from ..server.auth import hash_key
 from .errors import reported
@@ -49,6 +49,12 @@ def serve(
     insecure: Annotated[
         bool, typer.Option("--insecure", help="Listen beyond loopback without credentials.")
     ] = False,
+    local_only: Annotated[
+        bool,
+        typer.Option(
+            "--local-only", help="Deny egress and ignore [cloud.router]: every answer is local."
+        ),
+    ] = False,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
     config: ConfigFile = None,
 ) -> None:
@@ -70,6 +76,7 @@ def serve(
             model,
             {"labels": labels_model, "objects": objects_model},
             insecure,
+            local_only=local_only,
         )
         _check_exposure(settings)
         state = ServerState(settings)
@@ -111,6 +118,8 @@ def _server_settings(
     models: list[str] | None,
     feature_models: dict[str, str | None],
     insecure: bool,
+    *,
+    local_only: bool = False,
 ) -> Settings:
     configured = dict(settings.models)
     for item in models or []:
@@ -128,8 +137,11 @@ def _server_settings(
         update={k: v for k, v in listen.items() if v is not None}
         | ({"insecure": True} if insecure else {})
     )
+    cloud = settings.cloud
+    if local_only:  # nothing may leave, so no route, shadow or burst may name a provider
+        cloud = cloud.model_copy(update={"egress": "deny", "router": RouterSettings()})
     return settings.model_copy(
-        update={"models": configured, "features": features, "server": server}
+        update={"models": configured, "features": features, "server": server, "cloud": cloud}
     )
 
 
