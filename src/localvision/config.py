@@ -159,6 +159,9 @@ class RouterSettings(BaseModel):
     private: str = Field("local", pattern="^(local|refuse)$")
     budgets: dict[str, float] = Field(default_factory=dict)
     over_budget: str = Field("local", pattern="^(local|refuse)$")
+    key_budgets: dict[str, float] = Field(default_factory=dict)
+    """USD a month per caller key id (``sha256:<hex>`` of an API key, or an AWS access key id),
+    across providers, at list price."""
     cooldown_s: float = Field(60.0, ge=0)
     failures_to_cool: int = Field(3, ge=1)
     redact: dict[str, list[str]] = Field(default_factory=dict)

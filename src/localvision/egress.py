@@ -24,9 +24,21 @@ from typing import Any
 from .config import Settings
 from .errors import EgressDeniedError
 
-__all__ = ["AuditLog", "EgressRecord", "redacting", "require_egress"]
+__all__ = ["AuditLog", "EgressRecord", "calling_as", "redacting", "require_egress"]
 
 _REDACTIONS: ContextVar[tuple[str, ...]] = ContextVar("localvision_redactions", default=())
+_CALLER: ContextVar[str | None] = ContextVar("localvision_caller", default=None)
+
+
+@contextmanager
+def calling_as(key_id: str | None) -> Iterator[None]:
+    """Within this block (on this thread), records carry the caller's key id (an API key's
+    ``sha256:`` hash or an AWS access key id, never a secret)."""
+    token = _CALLER.set(key_id)
+    try:
+        yield
+    finally:
+        _CALLER.reset(token)
 
 
 @contextmanager
@@ -62,6 +74,8 @@ class EgressRecord:
     duration_ms: float
     redactions: list[str] = field(default_factory=list)
     """What was blurred before sending (``faces:2``), as set by :func:`redacting`."""
+    key_id: str | None = None
+    """Whose request it was, as set by :func:`calling_as` (None: no key, or not served)."""
 
     @property
     def refused(self) -> bool:
@@ -79,7 +93,7 @@ class AuditLog:
 
     COLUMNS = (
         "time, provider, endpoint, features, images, bytes_sent, sha256, outcome, duration_ms, "
-        "redactions"
+        "redactions, key_id"
     )
 
     def __init__(self, home: Path, *, retention_days: float | None = None) -> None:
@@ -93,11 +107,13 @@ class AuditLog:
             self._db.execute(
                 "CREATE TABLE IF NOT EXISTS egress (time REAL, provider TEXT, endpoint TEXT, "
                 "features TEXT, images INTEGER, bytes_sent INTEGER, sha256 TEXT, outcome TEXT, "
-                "duration_ms REAL, redactions TEXT DEFAULT '[]')"
+                "duration_ms REAL, redactions TEXT DEFAULT '[]', key_id TEXT)"
             )
             columns = {row[1] for row in self._db.execute("PRAGMA table_info(egress)")}
             if "redactions" not in columns:  # a log written before redactions were recorded
                 self._db.execute("ALTER TABLE egress ADD COLUMN redactions TEXT DEFAULT '[]'")
+            if "key_id" not in columns:  # ... or before callers were
+                self._db.execute("ALTER TABLE egress ADD COLUMN key_id TEXT")
             self._db.execute(
                 "CREATE TABLE IF NOT EXISTS shadow (time REAL, answered_by TEXT, shadow TEXT, "
                 "features TEXT, agreement TEXT)"
@@ -125,7 +141,7 @@ class AuditLog:
     def record(self, record: EgressRecord) -> None:
         with self._lock, self._db as db:
             db.execute(
-                f"INSERT INTO egress ({self.COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO egress ({self.COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     record.time,
                     record.provider,
@@ -137,6 +153,7 @@ class AuditLog:
                     record.outcome,
                     record.duration_ms,
                     json.dumps(record.redactions or list(_REDACTIONS.get())),
+                    record.key_id or _CALLER.get(),
                 ),
             )
 
@@ -157,6 +174,7 @@ class AuditLog:
                 r[7],
                 r[8],
                 json.loads(r[9] or "[]"),
+                r[10],
             )
             for r in rows
         ]

@@ -30,7 +30,7 @@ from .agreement import agreement
 from .annotator import Annotator
 from .config import Settings
 from .costs import PRICES, PriceEntry, cloud_cost, price_for
-from .egress import AuditLog, EgressRecord, redacting
+from .egress import AuditLog, EgressRecord, calling_as, redacting
 from .errors import (
     AuthenticationError,
     ConfigError,
@@ -65,6 +65,7 @@ class _Work:
     result: AnnotateResult | None = None
     redacted: list[str] = field(default_factory=list)
     refusal: LocalVisionError | None = None
+    key: str | None = None
 
 
 def _log_failure(future: Future[None]) -> None:
@@ -84,6 +85,7 @@ class _Health:
 class _Spend:
     month: str = ""
     units: dict[tuple[str, str], int] = field(default_factory=dict)
+    by_key: dict[tuple[str, str, str], int] = field(default_factory=dict)
 
 
 class Router:
@@ -200,9 +202,14 @@ class Router:
             future.result()
 
     def annotate(
-        self, requests: Sequence[AnnotateRequest], private: Sequence[bool] | None = None
+        self,
+        requests: Sequence[AnnotateRequest],
+        private: Sequence[bool] | None = None,
+        *,
+        key: str | None = None,
     ) -> list[AnnotateResult]:
-        """Answer every request; ``private[i]`` is the caller saying request ``i`` must stay."""
+        """Answer every request; ``private[i]`` is the caller saying request ``i`` must stay,
+        ``key`` the caller's key id (audit records and ``key_budgets``)."""
         flags = list(private) if private is not None else [False] * len(requests)
         work: list[_Work] = []
         reasons: dict[int, list[str]] = {}
@@ -212,7 +219,7 @@ class Router:
                 chain = tuple(self.routes.get(feature.feature, [LOCAL]))
                 chains.setdefault(chain, []).append(feature)
             for chain, features in chains.items():
-                item = _Work(index, features, list(chain))
+                item = _Work(index, features, list(chain), key=key)
                 if chain != (LOCAL,) and index not in reasons:
                     reasons[index] = self.privacy.reasons(request, caller_private=flags[index])
                 self._try_cloud(item, request, reasons.get(index, []))
@@ -227,7 +234,7 @@ class Router:
         results = self._merge(requests, work, reasons)
         if self._shadows is not None:
             for index, (request, result) in enumerate(zip(requests, results, strict=True)):
-                self._maybe_shadow(request, result, flags[index])
+                self._maybe_shadow(request, result, flags[index], key)
         return results
 
     def _bursting(self) -> bool:
@@ -267,6 +274,9 @@ class Router:
         if self._over_budget(name, item.features):
             self._refused(name, item, "budget")
             return "budget"
+        if self._over_key_budget(item.key, name, item.features):
+            self._refused(name, item, "key budget")
+            return "budget"
         image, item.redacted = request.image, []  # what an earlier route blurred is not this
         if self.config.redact.get(name):
             try:
@@ -274,7 +284,7 @@ class Router:
             except LocalVisionError as exc:
                 self._refused(name, item, f"cannot redact ({exc.message})")
                 return "redaction"
-        with redacting(item.redacted):  # the provider's audit record says what was blurred
+        with redacting(item.redacted), calling_as(item.key):  # the provider's audit record
             (answer,) = self.providers[name].annotate(
                 [AnnotateRequest(image, item.features, request.name)]
             )
@@ -284,7 +294,7 @@ class Router:
         with self._lock:
             self._health[name].failures = 0
         if answer.error is None:
-            self._count(name, item.features)
+            self._count(name, item.features, item.key)
         item.answered_by, item.result = name, answer
         return "answered"
 
@@ -308,6 +318,7 @@ class Router:
                 sha256=[],
                 outcome=f"refused: {reason}",
                 duration_ms=0.0,
+                key_id=item.key,
             )
         )
 
@@ -326,20 +337,41 @@ class Router:
     def _units_for(self, month: str) -> dict[tuple[str, str], int]:
         if self._spend.month != month:
             start = dt.datetime.strptime(month, "%Y-%m").replace(tzinfo=dt.UTC).timestamp()
-            units: dict[tuple[str, str], int] = {}
+            spend = _Spend(month)
             for record in self.audit.entries(since=start):
                 if record.outcome == "ok" and record.bytes_sent > 0:
                     for feature in record.features:
-                        key = (record.provider, feature)
-                        units[key] = units.get(key, 0) + record.images
-            self._spend = _Spend(month, units)
+                        pair = (record.provider, feature)
+                        spend.units[pair] = spend.units.get(pair, 0) + record.images
+                        if record.key_id is not None:
+                            triple = (record.key_id, *pair)
+                            spend.by_key[triple] = spend.by_key.get(triple, 0) + record.images
+            self._spend = spend
         return self._spend.units
 
-    def _count(self, name: str, features: Sequence[FeatureRequest]) -> None:
+    def _count(self, name: str, features: Sequence[FeatureRequest], key: str | None) -> None:
         with self._lock:
             units = self._units()
+            by_key = self._spend.by_key
             for feature in {f.feature.value for f in features}:
                 units[(name, feature)] = units.get((name, feature), 0) + 1
+                if key is not None:
+                    by_key[(key, name, feature)] = by_key.get((key, name, feature), 0) + 1
+
+    def spent_by_key(self, key: str) -> float:
+        """USD the calls of ``key`` cost this month at each entry's first paid tier: volume
+        tiers and free units belong to the account, so no single key is credited with them."""
+        self._units()
+        return sum(
+            count * self._list_price(provider, feature)
+            for (owner, provider, feature), count in self._spend.by_key.items()
+            if owner == key
+        )
+
+    def _list_price(self, provider: str, feature: str) -> float:
+        tiers = price_for(provider, feature, self.prices).tiers
+        paid = [t.per_1000 for t in tiers if t.per_1000 > 0]
+        return (paid[0] if paid else 0.0) / 1000
 
     def spent(self, name: str) -> float:
         """USD spent on ``name`` this month, priced from the price table."""
@@ -348,6 +380,18 @@ class Router:
             if provider == name:
                 total += cloud_cost(price_for(provider, feature, self.prices), count)
         return total
+
+    def _over_key_budget(
+        self, key: str | None, name: str, features: Sequence[FeatureRequest]
+    ) -> bool:
+        if key is None or key not in self.config.key_budgets:
+            return False
+        cap = self.config.key_budgets[key]
+        try:
+            extra = sum(self._list_price(name, f) for f in {x.feature.value for x in features})
+        except LocalVisionError:
+            return True
+        return self.spent_by_key(key) + extra > cap
 
     def _over_budget(self, name: str, features: Sequence[FeatureRequest]) -> bool:
         """Whether this call's marginal price would pass the provider's monthly cap, or the
@@ -379,7 +423,7 @@ class Router:
     # ------------------------------------------------------------------ shadow
 
     def _maybe_shadow(
-        self, request: AnnotateRequest, result: AnnotateResult, private: bool
+        self, request: AnnotateRequest, result: AnnotateResult, private: bool, key: str | None
     ) -> None:
         """Queue a second opinion for a sampled request; never blocks the answer."""
         shadow = self.config.shadow
@@ -398,7 +442,7 @@ class Router:
             self._pending = [f for f in self._pending if not f.done()]  # let finished ones go
             if len(self._pending) >= 64:  # a slow shadow route sheds, never queues without end
                 return
-            future = self._shadows.submit(self._shadow, request, features, result, private)
+            future = self._shadows.submit(self._shadow, request, features, result, private, key)
             future.add_done_callback(_log_failure)
             self._pending.append(future)
 
@@ -408,6 +452,7 @@ class Router:
         features: list[FeatureRequest],
         primary: AnnotateResult,
         private: bool,
+        key: str | None = None,
     ) -> None:
         shadow = self.config.shadow
         assert shadow is not None
@@ -420,14 +465,16 @@ class Router:
                 health.cooled_until > self.clock()
                 or self.privacy.reasons(request, caller_private=private)
                 or self._over_budget(shadow, features)
+                or self._over_key_budget(key, shadow, features)
             ):
                 return
-            (answer,) = self.providers[shadow].annotate([sub])
+            with calling_as(key):
+                (answer,) = self.providers[shadow].annotate([sub])
             if isinstance(answer.error, _FAILURES):
                 self._failed(shadow)
                 return
             if answer.error is None:
-                self._count(shadow, features)
+                self._count(shadow, features, key)
         if answer.error is not None:
             return
         routes = primary.extra.get("routes", {})

@@ -372,3 +372,33 @@ def test_a_feature_budget_caps_that_feature_only(engine: LocalEngine, tmp_path: 
             router_settings(tmp_path, routes={"labels": ["cloud"]}, budgets={"cloud/smell": 1}),
             engine, {"cloud": cloud}, audit=audit,
         )  # fmt: skip
+
+
+def test_key_budgets_cap_one_caller_and_records_name_the_key(
+    engine: LocalEngine, tmp_path: Path
+) -> None:
+    audit = AuditLog(tmp_path)
+    prices = [PriceEntry("cloud", "labels", 1000, (Tier(None, 1.0),), "test", "2026-11-01")]
+    settings = router_settings(
+        tmp_path,
+        routes={"labels": ["cloud", "local"]},
+        privacy=["caller"],
+        key_budgets={"sha256:team-a": 0.0025},
+    )
+    cloud = Scripted("cloud", audit)
+    router = Router(settings, engine, {"cloud": cloud}, audit=audit, prices=prices)
+    red = AnnotateRequest(solid_jpeg((250, 0, 0)), LABELS)
+
+    def routes(key: str) -> list[str]:
+        return [r.extra["routes"]["labels"] for r in router.annotate([red] * 3, key=key)]
+
+    # $0.001 each at list price: the account's 1,000 free units are not one key's to spend
+    assert routes("sha256:team-a") == ["cloud", "cloud", "local"]
+    assert routes("sha256:team-b") == ["cloud"] * 3  # no cap of its own
+    assert router.spent_by_key("sha256:team-a") == pytest.approx(0.002)
+    sent = [r for r in audit.entries() if not r.refused]
+    assert [r.key_id for r in sent] == ["sha256:team-a"] * 2 + ["sha256:team-b"] * 3
+    (refusal,) = [r for r in audit.entries() if r.refused]
+    assert refusal.outcome == "refused: key budget" and refusal.key_id == "sha256:team-a"
+    again = Router(settings, engine, {"cloud": cloud}, audit=audit, prices=prices)
+    assert again.spent_by_key("sha256:team-a") == pytest.approx(0.002)  # read back from the log

@@ -47,7 +47,9 @@ def audit_command(
             )
         )
         return
-    table = Table("time (UTC)", "provider", "features", "images", "bytes", "outcome", "ms")
+    table = Table(
+        "time (UTC)", "provider", "features", "images", "bytes", "outcome", "ms", "caller"
+    )
     for r in records:
         when = dt.datetime.fromtimestamp(r.time, dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
         table.add_row(
@@ -58,6 +60,7 @@ def audit_command(
             f"{r.bytes_sent:,}",
             r.outcome,
             f"{r.duration_ms:.0f}",
+            (r.key_id or "")[:19],
         )
     Console().print(table)
     if not any(not r.refused for r in records):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import json
+from dataclasses import dataclass
 from typing import Any
 
 import anyio
@@ -13,7 +15,17 @@ from ..types import AnnotateRequest, AnnotateResult, FeatureRequest
 from .auth import hash_key, offered_key
 from .state import ServerState
 
-__all__ = ["annotate", "caller_private", "label", "parse_json", "server_state", "uris_to_bytes"]
+__all__ = [
+    "NO_CALLER",
+    "Caller",
+    "annotate",
+    "caller",
+    "key_id",
+    "label",
+    "parse_json",
+    "server_state",
+    "uris_to_bytes",
+]
 
 
 def server_state(request: Request) -> ServerState:
@@ -59,18 +71,38 @@ async def uris_to_bytes(
     return out
 
 
-def caller_private(request: Request) -> bool:
-    """Whether the caller says these images must not leave: the header
-    ``x-localvision-sensitivity: private``, or a key listed in ``server.private_keys``."""
-    if request.headers.get("x-localvision-sensitivity", "").strip().lower() == "private":
-        return True
-    private = server_state(request).settings.server.private_keys
-    key = offered_key(request) if private else None
-    return key is not None and (key in private or hash_key(key) in private)
+@dataclass(frozen=True)
+class Caller:
+    """Who sent a request, as the router needs it: whether its images must stay here, and
+    its key id for the audit log and key budgets (never the secret itself)."""
+
+    private: bool = False
+    key: str | None = None
+
+
+NO_CALLER = Caller()
+
+
+def key_id(key: str | None, *, aws: bool = False) -> str | None:
+    """An offered key as it may be recorded: AWS access key ids as they are (they are not
+    secrets), API keys as their ``sha256:`` hash."""
+    if key is None:
+        return None
+    return key if aws else hash_key(key)
+
+
+def caller(request: Request) -> Caller:
+    """The caller of an HTTP request. Private when it sends
+    ``x-localvision-sensitivity: private`` or uses a key listed in ``server.private_keys``."""
+    aws = request.headers.get("authorization", "").startswith("AWS4-HMAC-SHA256")
+    key = key_id(offered_key(request), aws=aws)
+    private = request.headers.get("x-localvision-sensitivity", "").strip().lower() == "private"
+    listed = server_state(request).settings.server.private_keys
+    return Caller(private=private or (key is not None and key in listed), key=key)
 
 
 async def annotate(
-    state: ServerState, requests: list[AnnotateRequest], *, private: bool = False
+    state: ServerState, requests: list[AnnotateRequest], *, caller: Caller = NO_CALLER
 ) -> list[AnnotateResult]:
     """Run requests through the engine (or the router, when one is configured) on the
     dispatcher and count the images."""
@@ -79,7 +111,9 @@ async def annotate(
     if state.router is not None:
         assert state.dispatcher is not None
         results = await state.dispatcher.run(
-            state.router.annotate, requests, [private] * len(requests)
+            functools.partial(state.router.annotate, key=caller.key),
+            requests,
+            [caller.private] * len(requests),
         )
     else:
         assert state.batcher is not None

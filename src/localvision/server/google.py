@@ -17,7 +17,16 @@ from ..types import AnnotateRequest, AnnotateResult
 from ..wire import google_vision as wire
 from .auth import check_api_key
 from .body import read_body
-from .common import annotate, caller_private, label, parse_json, server_state, uris_to_bytes
+from .common import (
+    NO_CALLER,
+    Caller,
+    annotate,
+    caller,
+    label,
+    parse_json,
+    server_state,
+    uris_to_bytes,
+)
 
 __all__ = ["router"]
 
@@ -43,17 +52,17 @@ async def batch_annotate(request: Request) -> Response:
         check_api_key(request, state.settings)
         body = parse_json(await read_body(request, state.settings.server.max_body_bytes))
         int_enums = wire.wants_int_enums(request.query_params.get("$alt"))
-        private = caller_private(request)
-        return JSONResponse(await answer(state, body, int_enums=int_enums, private=private))
+        who = caller(request)
+        return JSONResponse(await answer(state, body, int_enums=int_enums, caller=who))
     except Exception as exc:  # every failure is answered in Google's error format
         return error(request, exc)
 
 
 async def answer(
-    state: Any, body: Any, *, int_enums: bool = False, private: bool = False
+    state: Any, body: Any, *, int_enums: bool = False, caller: Caller = NO_CALLER
 ) -> dict[str, Any]:
     """The response body for a parsed JSON request (shared with the gRPC service);
-    ``private``: the caller marked the images as never to leave this machine."""
+    ``caller``: who sent it (private images never leave this machine)."""
     specs = wire.parse_batch_request(body)
     fetched = await uris_to_bytes(state, {i: s.uri for i, s in enumerate(specs) if s.uri})
     requests: list[AnnotateRequest] = []
@@ -67,7 +76,7 @@ async def answer(
         else:  # requests asking no local feature are answered without running anything
             slots.append(len(requests))
             requests.append(AnnotateRequest(image, spec.features, name=f"requests[{index}]"))
-    results = await annotate(state, [r for r in requests if r.features], private=private)
+    results = await annotate(state, [r for r in requests if r.features], caller=caller)
     by_request = _results_by_request(requests, results)
     responses = []
     for spec, slot in zip(specs, slots, strict=True):

@@ -21,6 +21,7 @@ from ..optional import import_optional
 from ..wire import google_vision as wire
 from . import google
 from .auth import key_accepted
+from .common import Caller, key_id
 from .state import ServerState
 
 __all__ = ["start_grpc_server"]
@@ -48,8 +49,11 @@ async def start_grpc_server(state: ServerState, host: str, port: int) -> Any:
             )
         body = json_format.MessageToDict(request)
         try:
+            key = key_id(metadata.get("x-goog-api-key"))
             private = str(metadata.get("x-localvision-sensitivity", "")).lower() == "private"
-            answer = await google.answer(state, body, private=private)
+            listed = state.settings.server.private_keys
+            who = Caller(private=private or (key is not None and key in listed), key=key)
+            answer = await google.answer(state, body, caller=who)
         except LocalVisionError as exc:
             code = wire.rpc_code(exc)
             state.metrics.errors.labels("google-grpc", type(exc).__name__).inc()

@@ -25,7 +25,7 @@ from ..errors import InvalidParameterError, LocalVisionError, OverloadedError, h
 from ..types import AnnotateRequest, AnnotateResult, Feature, FeatureRequest
 from .auth import check_api_key
 from .body import read_body
-from .common import annotate, caller_private, label, parse_json, server_state, uris_to_bytes
+from .common import annotate, caller, label, parse_json, server_state, uris_to_bytes
 
 __all__ = ["router"]
 
@@ -88,7 +88,7 @@ async def annotate_images(request: Request) -> Response:
             for name, image in zip(names, images, strict=True)
             if not isinstance(image, LocalVisionError)
         ]
-        results = iter(await annotate(state, requests, private=caller_private(request)))
+        results = iter(await annotate(state, requests, caller=caller(request)))
         out: list[dict[str, Any]] = []
         for name, image in zip(names, images, strict=True):
             result = (

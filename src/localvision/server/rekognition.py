@@ -18,7 +18,7 @@ from ..types import AnnotateRequest, Feature, FeatureRequest
 from ..wire import rekognition as wire
 from .auth import verify_sigv4
 from .body import read_body
-from .common import annotate, caller_private, label, parse_json, server_state
+from .common import Caller, annotate, caller, label, parse_json, server_state
 from .state import ServerState
 
 __all__ = ["router"]
@@ -49,7 +49,7 @@ async def dispatch(request: Request) -> Response:
         handler = {"DetectLabels": detect_labels, "DetectFaces": detect_faces}.get(
             name, detect_text
         )
-        payload = await handler(state, parse_json(body), caller_private(request))
+        payload = await handler(state, parse_json(body), caller(request))
         return JSONResponse(payload, media_type=CONTENT_TYPE, headers=_ids(request_id))
     except Exception as exc:  # every failure is answered as an AWS error
         status, name, payload = wire.error_response(exc)
@@ -64,7 +64,7 @@ async def dispatch(request: Request) -> Response:
         )
 
 
-async def detect_labels(state: ServerState, body: Any, private: bool) -> dict[str, Any]:
+async def detect_labels(state: ServerState, body: Any, who: Caller) -> dict[str, Any]:
     """``DetectLabels`` with the model serving labels; confidences in percent."""
     parsed = wire.parse_detect_labels(body)
     model = state.model_for(Feature.LABELS) or state.model_for(Feature.OBJECTS)
@@ -74,27 +74,27 @@ async def detect_labels(state: ServerState, body: Any, private: bool) -> dict[st
             hint="Start localvision serve with --model NAME=PATH (and --labels-model NAME).",
         )
     features = parsed.answerable(frozenset(state.features))
-    (result,) = await annotate(state, [AnnotateRequest(parsed.image, features)], private=private)
+    (result,) = await annotate(state, [AnnotateRequest(parsed.image, features)], caller=who)
     if result.error is not None:
         raise result.error
     version = f"localvision:{model.name}" if model is not None else "localvision"
     return wire.detect_labels_response(result, parsed, model_version=version)
 
 
-async def detect_faces(state: ServerState, body: Any, private: bool) -> dict[str, Any]:
+async def detect_faces(state: ServerState, body: Any, who: Caller) -> dict[str, Any]:
     """``DetectFaces`` with the built-in face detector."""
     image, feature = wire.parse_detect_faces(body)
     if state.engine is None or Feature.FACES not in state.engine.features:
         raise FeatureNotAvailableError(
             "DetectFaces needs OpenCV on this server.", hint="pip install 'localvision[faces]'"
         )
-    (result,) = await annotate(state, [AnnotateRequest(image, [feature])], private=private)
+    (result,) = await annotate(state, [AnnotateRequest(image, [feature])], caller=who)
     if result.error is not None:
         raise result.error
     return wire.detect_faces_response(result)
 
 
-async def detect_text(state: ServerState, body: Any, private: bool) -> dict[str, Any]:
+async def detect_text(state: ServerState, body: Any, who: Caller) -> dict[str, Any]:
     """``DetectText`` with the built-in OCR."""
     image, word_filter = wire.parse_detect_text(body)
     if state.engine is None or Feature.TEXT not in state.engine.features:
@@ -104,7 +104,7 @@ async def detect_text(state: ServerState, body: Any, private: bool) -> dict[str,
     (result,) = await annotate(
         state,
         [AnnotateRequest(image, [FeatureRequest(Feature.TEXT)])],
-        private=private,
+        caller=who,
     )
     if result.error is not None:
         raise result.error
