@@ -24,10 +24,22 @@ from typing import Any
 from .config import Settings
 from .errors import EgressDeniedError
 
-__all__ = ["AuditLog", "EgressRecord", "calling_as", "redacting", "require_egress"]
+__all__ = ["AuditLog", "EgressRecord", "calling_as", "costing", "redacting", "require_egress"]
 
 _REDACTIONS: ContextVar[tuple[str, ...]] = ContextVar("localvision_redactions", default=())
 _CALLER: ContextVar[str | None] = ContextVar("localvision_caller", default=None)
+_COST: ContextVar[float | None] = ContextVar("localvision_cost", default=None)
+
+
+@contextmanager
+def costing(usd: float | None) -> Iterator[None]:
+    """Within this block (on this thread), records carry ``usd``: the router's estimate, at
+    list price with this month's volume, of what the call costs."""
+    token = _COST.set(usd)
+    try:
+        yield
+    finally:
+        _COST.reset(token)
 
 
 @contextmanager
@@ -76,6 +88,8 @@ class EgressRecord:
     """What was blurred before sending (``faces:2``), as set by :func:`redacting`."""
     key_id: str | None = None
     """Whose request it was, as set by :func:`calling_as` (None: no key, or not served)."""
+    cost_usd: float | None = None
+    """The estimated price of the call, as set by :func:`costing` (None: not estimated)."""
 
     @property
     def refused(self) -> bool:
@@ -93,7 +107,7 @@ class AuditLog:
 
     COLUMNS = (
         "time, provider, endpoint, features, images, bytes_sent, sha256, outcome, duration_ms, "
-        "redactions, key_id"
+        "redactions, key_id, cost_usd"
     )
 
     def __init__(self, home: Path, *, retention_days: float | None = None) -> None:
@@ -107,13 +121,14 @@ class AuditLog:
             self._db.execute(
                 "CREATE TABLE IF NOT EXISTS egress (time REAL, provider TEXT, endpoint TEXT, "
                 "features TEXT, images INTEGER, bytes_sent INTEGER, sha256 TEXT, outcome TEXT, "
-                "duration_ms REAL, redactions TEXT DEFAULT '[]', key_id TEXT)"
+                "duration_ms REAL, redactions TEXT DEFAULT '[]', key_id TEXT, cost_usd REAL)"
             )
             columns = {row[1] for row in self._db.execute("PRAGMA table_info(egress)")}
             if "redactions" not in columns:  # a log written before redactions were recorded
                 self._db.execute("ALTER TABLE egress ADD COLUMN redactions TEXT DEFAULT '[]'")
-            if "key_id" not in columns:  # ... or before callers were
-                self._db.execute("ALTER TABLE egress ADD COLUMN key_id TEXT")
+            for column, kind in (("key_id", "TEXT"), ("cost_usd", "REAL")):  # older logs
+                if column not in columns:
+                    self._db.execute(f"ALTER TABLE egress ADD COLUMN {column} {kind}")
             self._db.execute(
                 "CREATE TABLE IF NOT EXISTS shadow (time REAL, answered_by TEXT, shadow TEXT, "
                 "features TEXT, agreement TEXT)"
@@ -141,7 +156,7 @@ class AuditLog:
     def record(self, record: EgressRecord) -> None:
         with self._lock, self._db as db:
             db.execute(
-                f"INSERT INTO egress ({self.COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO egress ({self.COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     record.time,
                     record.provider,
@@ -154,6 +169,7 @@ class AuditLog:
                     record.duration_ms,
                     json.dumps(record.redactions or list(_REDACTIONS.get())),
                     record.key_id or _CALLER.get(),
+                    record.cost_usd if record.cost_usd is not None else _COST.get(),
                 ),
             )
 
@@ -175,6 +191,7 @@ class AuditLog:
                 r[8],
                 json.loads(r[9] or "[]"),
                 r[10],
+                r[11],
             )
             for r in rows
         ]
@@ -217,11 +234,13 @@ class AuditLog:
 
 
 def summarise(records: Sequence[EgressRecord]) -> dict[str, Any]:
-    """Totals per provider: requests, images and bytes sent, and requests the router refused."""
+    """Totals per provider: requests, images and bytes sent, the router's cost estimates
+    summed, and requests the router refused."""
     out: dict[str, Any] = {}
     for r in records:
         entry = out.setdefault(
-            r.provider, {"requests": 0, "images": 0, "bytes_sent": 0, "refused": 0}
+            r.provider,
+            {"requests": 0, "images": 0, "bytes_sent": 0, "estimated_usd": 0.0, "refused": 0},
         )
         if r.refused:
             entry["refused"] += 1
@@ -229,4 +248,5 @@ def summarise(records: Sequence[EgressRecord]) -> dict[str, Any]:
         entry["requests"] += 1
         entry["images"] += r.images
         entry["bytes_sent"] += r.bytes_sent
+        entry["estimated_usd"] += r.cost_usd or 0.0
     return out

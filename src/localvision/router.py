@@ -30,7 +30,7 @@ from .agreement import agreement
 from .annotator import Annotator
 from .config import Settings
 from .costs import PRICES, PriceEntry, cloud_cost, price_for
-from .egress import AuditLog, EgressRecord, calling_as, redacting
+from .egress import AuditLog, EgressRecord, calling_as, costing, redacting
 from .errors import (
     AuthenticationError,
     ConfigError,
@@ -284,7 +284,10 @@ class Router:
             except LocalVisionError as exc:
                 self._refused(name, item, f"cannot redact ({exc.message})")
                 return "redaction"
-        with redacting(item.redacted), calling_as(item.key):  # the provider's audit record
+        marginal = self._marginal(name, item.features)
+        estimate = sum(marginal.values()) if marginal is not None else None
+        # the provider's audit record says what was blurred, for whom, and what it cost
+        with redacting(item.redacted), calling_as(item.key), costing(estimate):
             (answer,) = self.providers[name].annotate(
                 [AnnotateRequest(image, item.features, request.name)]
             )
@@ -393,6 +396,20 @@ class Router:
             return True
         return self.spent_by_key(key) + extra > cap
 
+    def _marginal(self, name: str, features: Sequence[FeatureRequest]) -> dict[str, float] | None:
+        """What one more image costs on ``name`` for each feature, given this month's volume
+        (free units and tiers included); None when a feature has no price."""
+        units = self._units()
+        out: dict[str, float] = {}
+        for feature in {f.feature.value for f in features}:
+            try:
+                entry = price_for(name, feature, self.prices)
+            except LocalVisionError:
+                return None
+            done = units.get((name, feature), 0)
+            out[feature] = cloud_cost(entry, done + 1) - cloud_cost(entry, done)
+        return out
+
     def _over_budget(self, name: str, features: Sequence[FeatureRequest]) -> bool:
         """Whether this call's marginal price would pass the provider's monthly cap, or the
         cap of one of its features (``budgets = { google = 50, "google/text" = 20 }``)."""
@@ -405,15 +422,10 @@ class Router:
         total_cap = self.config.budgets.get(name)
         if total_cap is None and not caps:
             return False
+        extra = self._marginal(name, features)
+        if extra is None:
+            return True  # an unpriced call cannot be shown to fit the budget
         units = self._units()
-        extra: dict[str, float] = {}
-        for feature in wanted:
-            try:
-                entry = price_for(name, feature, self.prices)
-            except LocalVisionError:
-                return True  # an unpriced call cannot be shown to fit the budget
-            done = units.get((name, feature), 0)
-            extra[feature] = cloud_cost(entry, done + 1) - cloud_cost(entry, done)
         for feature, cap in caps.items():
             spent = cloud_cost(price_for(name, feature, self.prices), units.get((name, feature), 0))
             if cap is not None and spent + extra[feature] > cap:

@@ -126,7 +126,7 @@ def test_caller_private_is_answered_locally_or_refused(engine: LocalEngine, tmp_
     env = {"LOCALVISION_HOME": str(tmp_path)}
     everything = json.loads(CliRunner().invoke(app, ["audit", "--json"], env=env).stdout)
     assert everything["totals"]["cloud"] == {
-        "requests": 1, "images": 1, "bytes_sent": 10, "refused": 2,
+        "requests": 1, "images": 1, "bytes_sent": 10, "estimated_usd": 0.0, "refused": 2,
     }  # fmt: skip
     left = CliRunner().invoke(app, ["audit", "--left-only", "--json"], env=env).stdout
     assert [r["outcome"] for r in json.loads(left)["records"]] == ["ok"]
@@ -166,6 +166,8 @@ def test_budget_exhaustion_switches_to_local_at_the_right_request(
     red = AnnotateRequest(solid_jpeg((250, 0, 0)), LABELS)
     routes = [r.extra["routes"]["labels"] for r in router.annotate([red] * 4)]
     assert routes == ["cloud", "cloud", "local", "local"]  # $0.001 each, $0.0025 cap
+    costs = [r.cost_usd for r in audit.entries() if not r.refused]
+    assert costs == pytest.approx([0.001, 0.001])  # each record carries the router's estimate
     assert router.spent("cloud") == pytest.approx(0.002)
     again = Router(settings, engine, {"cloud": cloud}, audit=audit, prices=prices)
     assert again.spent("cloud") == pytest.approx(0.002)  # spend is read back from the audit log
