@@ -60,6 +60,13 @@ def iban_valid(text: str) -> bool:
     return int("".join(str(int(c, 36)) for c in rearranged)) % 97 == 1
 
 
+def _iban_prefix(text: str) -> bool:
+    """Whether ``text`` starts with a valid IBAN: the pattern is greedy and may run on into a
+    following word ("... 7654 32 TODAY"), so every length an IBAN can have is tried."""
+    compact = text.replace(" ", "")
+    return any(iban_valid(compact[:length]) for length in range(15, min(34, len(compact)) + 1))
+
+
 def find_personal_data(text: str, patterns: Sequence[re.Pattern[str]] = ()) -> list[str]:
     """The kinds of personal data found in ``text`` (``email``, ``card``, ``iban``,
     ``phone``, or ``pattern``), each at most once, in that order."""
@@ -70,7 +77,7 @@ def find_personal_data(text: str, patterns: Sequence[re.Pattern[str]] = ()) -> l
     if cards:
         found.append("card")
     upper = text.upper()
-    ibans = [m for m in _IBAN.finditer(upper) if iban_valid(m.group())]
+    ibans = [m for m in _IBAN.finditer(upper) if _iban_prefix(m.group())]
     if ibans:
         found.append("iban")
     rest = upper

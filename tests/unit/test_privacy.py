@@ -43,6 +43,7 @@ def test_iban(iban: str, valid: bool) -> None:
         ("write to jo.doe@example.co.uk today", ["email"]),
         ("Card: 4111 1111 1111 1111", ["card"]),
         ("pay to GB82 WEST 1234 5698 7654 32", ["iban"]),
+        ("IBAN GB82 WEST 1234 5698 7654 32 TODAY PLEASE", ["iban"]),  # a word runs on
         ("call +44 20 7946 0958 now", ["phone"]),
         ("Room 42, opening hours 9-17", []),
         ("order 4111 1111 1111 1112", []),  # 16 digits failing Luhn: neither card nor phone
