@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
+from localvision.agreement import edit_distance
 from localvision.engine import LocalEngine
 from localvision.types import AnnotateRequest, AnnotateResult, Feature, FeatureRequest
 
@@ -58,13 +59,7 @@ def read(engine: LocalEngine, data: bytes) -> AnnotateResult:
 
 
 def char_error_rate(expected: str, got: str) -> float:
-    previous = list(range(len(got) + 1))
-    for i, a in enumerate(expected, 1):
-        current = [i]
-        for j, b in enumerate(got, 1):
-            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a != b)))
-        previous = current
-    return previous[-1] / max(1, len(expected))
+    return edit_distance(expected, got) / max(1, len(expected))
 
 
 def test_word_accuracy_on_clean_renders(engine: LocalEngine) -> None:
