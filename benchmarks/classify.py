@@ -21,9 +21,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -33,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from common import machine, percentiles, write_report
 from PIL import Image
 from rich.console import Console
 from rich.table import Table
@@ -75,9 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             rows += bench_keras(folder, jpegs[: min(len(jpegs), 32)], settings, repeats)
     report = {"machine": machine(), "rows": rows, "targets": targets(rows)}
     print_table(report)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2))
-    print(f"wrote {args.out}")
+    write_report(report, args.out)
     return 0
 
 
@@ -128,8 +125,7 @@ def row(
         "model": model,
         "batch": batch,
         "images_per_s": images_per_call / statistics.median(samples),
-        "p50_ms": 1000 * float(np.percentile(samples, 50)),
-        "p95_ms": 1000 * float(np.percentile(samples, 95)),
+        **percentiles(samples),
         "per_image_ms": 1000 * statistics.median(per_image),
     }
 
@@ -305,19 +301,6 @@ def targets(rows: list[dict[str, Any]]) -> dict[str, Any]:
             "target": 25.0,
             "met": draft["p50_ms"] <= 25.0,
         },
-    }
-
-
-def machine() -> dict[str, Any]:
-    import onnxruntime
-
-    return {
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "cpus": os.cpu_count(),
-        "python": platform.python_version(),
-        "onnxruntime": onnxruntime.__version__,
-        "localvision": localvision.__version__,
     }
 
 

@@ -13,10 +13,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
-import os
-import platform
-import statistics
 import sys
 import tempfile
 import time
@@ -24,12 +20,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+from common import machine, percentiles, write_report
 from PIL import Image
 from rich.console import Console
 from rich.table import Table
 
-import localvision
 from localvision.config import CloudSettings, RouterSettings, Settings
 from localvision.engine import LocalEngine
 from localvision.models import load_model
@@ -109,19 +104,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         row["overhead_p50_ms"] = row["p50_ms"] - base["p50_ms"]
         row["overhead_p95_ms"] = row["p95_ms"] - base["p95_ms"]
     report = {
-        "machine": {
-            "platform": platform.platform(),
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "localvision": localvision.__version__,
-        },
+        "machine": machine(),
         "repeats": repeats,
         "rows": rows,
     }
     print_table(report)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2))
-    print(f"wrote {args.out}")
+    write_report(report, args.out)
     return 0
 
 
@@ -150,13 +138,6 @@ def interleaved(
             call()
             samples[name].append(time.perf_counter() - start)
     return samples
-
-
-def percentiles(samples: list[float]) -> dict[str, float]:
-    return {
-        "p50_ms": 1000 * statistics.median(samples),
-        "p95_ms": 1000 * float(np.percentile(samples, 95)),
-    }
 
 
 def print_table(report: dict[str, Any]) -> None:

@@ -20,7 +20,6 @@ import asyncio
 import base64
 import json
 import os
-import platform
 import socket
 import struct
 import subprocess
@@ -34,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import numpy as np
+from common import machine, percentiles, write_report
 from PIL import Image
 from rich.console import Console
 from rich.table import Table
@@ -84,9 +83,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     rows.append(bench_http(name, call, url, images, total, concurrency))
     report = {"machine": machine(), "rows": rows, "targets": targets(rows)}
     print_table(report)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2))
-    print(f"wrote {args.out}")
+    write_report(report, args.out)
     return 0
 
 
@@ -144,9 +141,7 @@ def summary(
         "concurrency": concurrency,
         "requests": total,
         "requests_per_s": total / wall,
-        "p50_ms": 1000 * float(np.percentile(latencies, 50)),
-        "p95_ms": 1000 * float(np.percentile(latencies, 95)),
-        "p99_ms": 1000 * float(np.percentile(latencies, 99)),
+        **percentiles(latencies, (50, 95, 99)),
     }
 
 
@@ -320,15 +315,6 @@ def targets(rows: list[dict[str, Any]]) -> dict[str, Any]:
             "added_met": added <= 3.0,
         }
     return out
-
-
-def machine() -> dict[str, Any]:
-    return {
-        "platform": platform.platform(),
-        "cpus": os.cpu_count(),
-        "python": platform.python_version(),
-        "localvision": localvision.__version__,
-    }
 
 
 def print_table(report: dict[str, Any]) -> None:

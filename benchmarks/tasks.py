@@ -12,23 +12,19 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import os
-import platform
 import random
-import statistics
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+from common import machine, percentiles, write_report
 from PIL import Image, ImageDraw, ImageFont
 from rich.console import Console
 from rich.table import Table
 
-import localvision
 from localvision.config import Settings
 from localvision.engine import LocalEngine
 from localvision.models import load_model
@@ -74,19 +70,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     labels.close()
     page = next(r for r in rows if r["feature"] == "text" and r["input"].startswith("text"))
     report = {
-        "machine": {
-            "platform": platform.platform(),
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "localvision": localvision.__version__,
-        },
+        "machine": machine(),
         "rows": rows,
         "ocr_pages_per_minute": 60_000 / page["p50_ms"],
     }
     print_table(report)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2))
-    print(f"wrote {args.out}")
+    write_report(report, args.out)
     return 0
 
 
@@ -150,8 +139,7 @@ def measure(
     return {
         "feature": feature.value,
         "input": name,
-        "p50_ms": 1000 * statistics.median(samples),
-        "p95_ms": 1000 * float(np.percentile(samples, 95)),
+        **percentiles(samples),
     }
 
 

@@ -15,9 +15,7 @@ Prints a table and writes JSON (``--out``, default ``benchmarks/results/train.js
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -25,11 +23,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+from common import machine, write_report
 from PIL import Image, ImageDraw
 from rich.console import Console
 from rich.table import Table
 
-import localvision
 from localvision.api import resolve_model
 from localvision.config import Settings
 from localvision.evaluation import evaluate
@@ -77,12 +75,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         model.close()
     extraction = (cold - (warm)) if warm < cold else cold
     report = {
-        "machine": {
-            "platform": platform.platform(),
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "localvision": localvision.__version__,
-        },
+        "machine": machine(),
         "images": args.images,
         "train_end_to_end_s": cold,
         "train_with_cached_features_s": warm,
@@ -99,9 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if key != "machine":
             table.add_row(key, f"{value:.3f}" if isinstance(value, float) else str(value))
     Console().print(table)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2))
-    print(f"wrote {args.out}")
+    write_report(report, args.out)
     return 0
 
 
