@@ -31,8 +31,9 @@ from .costs import (
     local_cost,
     price_for,
 )
+from .egress import AuditLog, summarise, units_sent
 from .engine import BUILTIN_FEATURES
-from .errors import FeatureNotAvailableError, InvalidInputError
+from .errors import FeatureNotAvailableError, InvalidInputError, InvalidParameterError
 from .evaluation import evaluate
 from .images import ImageLimits
 from .inputs import expand_image_paths
@@ -270,6 +271,30 @@ def _measure_cloud(
             "failed": sum(a.error is not None for a in answers),
         }
     return out
+
+
+def from_audit(
+    log: AuditLog, since: float = 0.0, prices: Sequence[PriceEntry] = PRICES
+) -> dict[str, Any]:
+    """Live traffic instead of a sample: the router's shadow agreement and what was sent to
+    each provider since ``since``, priced at list price (unpriced entries count as zero)."""
+    records = [r for r in log.entries(since) if not r.refused]
+    units: dict[tuple[str, str], int] = {}
+    for (_, provider, feature), count in units_sent(records).items():
+        units[(provider, feature)] = units.get((provider, feature), 0) + count
+    spend: dict[str, float] = {}
+    for (provider, feature), count in units.items():
+        try:
+            cost = cloud_cost(price_for(provider, feature, prices), count)
+        except InvalidParameterError:
+            cost = 0.0  # a provider or feature the table does not price
+        spend[provider] = spend.get(provider, 0.0) + cost
+    return {
+        "shadow": log.shadow_summary(since),
+        "egress": summarise(records),
+        "spend_usd": spend,
+        "images_by_feature": {f"{p}/{f}": n for (p, f), n in sorted(units.items())},
+    }
 
 
 def _percentiles(seconds: Sequence[float]) -> dict[str, float]:

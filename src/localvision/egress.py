@@ -24,7 +24,16 @@ from typing import Any
 from .config import Settings
 from .errors import EgressDeniedError
 
-__all__ = ["AuditLog", "EgressRecord", "calling_as", "costing", "redacting", "require_egress"]
+__all__ = [
+    "AuditLog",
+    "EgressRecord",
+    "calling_as",
+    "costing",
+    "redacting",
+    "require_egress",
+    "summarise",
+    "units_sent",
+]
 
 _REDACTIONS: ContextVar[tuple[str, ...]] = ContextVar("localvision_redactions", default=())
 _CALLER: ContextVar[str | None] = ContextVar("localvision_caller", default=None)
@@ -231,6 +240,17 @@ class AuditLog:
     @staticmethod
     def now() -> float:
         return time.time()
+
+
+def units_sent(records: Sequence[EgressRecord]) -> dict[tuple[str | None, str, str], int]:
+    """Images sent successfully per (caller key id, provider, feature): what a bill counts."""
+    units: dict[tuple[str | None, str, str], int] = {}
+    for record in records:
+        if record.outcome == "ok" and record.bytes_sent > 0:
+            for feature in record.features:
+                key = (record.key_id, record.provider, feature)
+                units[key] = units.get(key, 0) + record.images
+    return units
 
 
 def summarise(records: Sequence[EgressRecord]) -> dict[str, Any]:

@@ -30,7 +30,7 @@ from .agreement import agreement
 from .annotator import Annotator
 from .config import Settings
 from .costs import PRICES, PriceEntry, cloud_cost, price_for
-from .egress import AuditLog, EgressRecord, calling_as, costing, redacting
+from .egress import AuditLog, EgressRecord, calling_as, costing, redacting, units_sent
 from .errors import (
     AuthenticationError,
     ConfigError,
@@ -341,14 +341,11 @@ class Router:
         if self._spend.month != month:
             start = dt.datetime.strptime(month, "%Y-%m").replace(tzinfo=dt.UTC).timestamp()
             spend = _Spend(month)
-            for record in self.audit.entries(since=start):
-                if record.outcome == "ok" and record.bytes_sent > 0:
-                    for feature in record.features:
-                        pair = (record.provider, feature)
-                        spend.units[pair] = spend.units.get(pair, 0) + record.images
-                        if record.key_id is not None:
-                            triple = (record.key_id, *pair)
-                            spend.by_key[triple] = spend.by_key.get(triple, 0) + record.images
+            for (key, provider, feature), count in units_sent(self.audit.entries(start)).items():
+                pair = (provider, feature)
+                spend.units[pair] = spend.units.get(pair, 0) + count
+                if key is not None:
+                    spend.by_key[(key, *pair)] = count
             self._spend = spend
         return self._spend.units
 

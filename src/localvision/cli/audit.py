@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from dataclasses import asdict
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -15,7 +15,7 @@ from ..egress import AuditLog, summarise
 from .errors import reported
 from .options import ConfigFile, JsonFlag, load_settings, since_timestamp
 
-__all__ = ["audit_command"]
+__all__ = ["audit_command", "shadow_table"]
 
 
 def audit_command(
@@ -66,8 +66,14 @@ def audit_command(
     if not any(not r.refused for r in records):
         typer.echo("Nothing has left this machine.")
     if shadow:
-        agreement = Table("answered by -> shadow", "compared", "agreement", title="shadow mode")
-        for pair, values in shadow.items():
-            measures = ", ".join(f"{k} {v:.3f}" for k, v in values.items() if k != "compared")
-            agreement.add_row(pair, str(values["compared"]), measures)
-        Console().print(agreement)
+        Console().print(shadow_table(shadow, "shadow mode"))
+
+
+def shadow_table(summary: dict[str, Any], title: str) -> Table:
+    """Shadow agreement per (answered by -> shadow) pair, as ``AuditLog.shadow_summary``
+    gives it."""
+    table = Table("answered by -> shadow", "compared", "agreement", title=title)
+    for pair, values in summary.items():
+        measures = ", ".join(f"{k} {v:.3f}" for k, v in values.items() if k != "compared")
+        table.add_row(pair, str(values["compared"]), measures)
+    return table

@@ -11,19 +11,18 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ..compare import compare
+from ..compare import compare, from_audit
 from ..compare_report import write_html
 from ..costs import (
     PRICES,
     HardwareProfile,
     PriceEntry,
-    cloud_cost,
     parse_volume,
-    price_for,
     with_overrides,
 )
 from ..errors import ConfigError, InvalidParameterError
 from ..types import Feature
+from .audit import shadow_table
 from .errors import reported
 from .options import ConfigFile, JsonFlag, load_settings, since_timestamp
 
@@ -149,50 +148,23 @@ def _prices(path: Path | None) -> list[PriceEntry]:
 
 def _from_audit(home: Path, since: str | None, table: list[PriceEntry], as_json: bool) -> None:
     """Agreement from the router's shadow records and what the cloud cost, since a date."""
-    from ..egress import AuditLog, summarise
+    from ..egress import AuditLog
 
-    start = since_timestamp(since)
-    log = AuditLog(home)
-    records = [r for r in log.entries(start) if not r.refused]
-    units: dict[tuple[str, str], int] = {}
-    for r in records:
-        if r.outcome == "ok":
-            for feature in r.features:
-                units[(r.provider, feature)] = units.get((r.provider, feature), 0) + r.images
-    spend: dict[str, float] = {}
-    for (provider, feature), count in units.items():
-        try:
-            cost = cloud_cost(price_for(provider, feature, table), count)
-        except InvalidParameterError:
-            cost = 0.0  # unpriced (a test double or a new feature): reported as zero
-        spend[provider] = spend.get(provider, 0.0) + cost
-    shadow_summary = log.shadow_summary(start)
-    egress = summarise(records)
-    report: dict[str, Any] = {
-        "since": since,
-        "shadow": shadow_summary,
-        "egress": egress,
-        "spend_usd": spend,
-        "images_by_feature": {f"{p}/{f}": n for (p, f), n in sorted(units.items())},
-    }
+    report = {"since": since, **from_audit(AuditLog(home), since_timestamp(since), table)}
     if as_json:
         typer.echo(json.dumps(report))
         return
     console = Console()
-    if not shadow_summary:
+    if not report["shadow"]:
         console.print("No shadow records: set shadow and shadow_fraction under [cloud.router].")
-    shadow = Table("answered by -> shadow", "compared", "agreement", title="live agreement")
-    for pair, values in shadow_summary.items():
-        measures = ", ".join(f"{k} {v:.3f}" for k, v in values.items() if k != "compared")
-        shadow.add_row(pair, str(values["compared"]), measures)
-    console.print(shadow)
+    console.print(shadow_table(report["shadow"], "live agreement"))
     money = Table("provider", "requests", "images", "spend (list price)", title="cloud use")
-    for provider, totals in egress.items():
+    for provider, totals in report["egress"].items():
         money.add_row(
             provider,
             str(totals["requests"]),
             str(totals["images"]),
-            f"${spend.get(provider, 0.0):,.4f}",
+            f"${report['spend_usd'].get(provider, 0.0):,.4f}",
         )
     console.print(money)
 
