@@ -118,3 +118,85 @@ def ssd_outputs(
         "detection_classes": classes,
         "num_detections": np.array([[len(detections)]], np.float32),
     }
+
+
+class TfliteGraph:
+    """Builds a small float32 .tflite model op by op with LiteRT's own schema bindings.
+
+    Used to check the TFLite to ONNX conversion op by op against LiteRT itself; the fixture
+    MobileNets cover the quantized path.
+    """
+
+    def __init__(self, input_shape: tuple[int, ...]) -> None:
+        from ai_edge_litert import schema_py_generated as schema
+
+        self.schema = schema
+        self.model = schema.ModelT()
+        self.model.version = 3
+        self.model.buffers = [schema.BufferT()]
+        self.model.operatorCodes = []
+        self.graph = schema.SubGraphT()
+        self.graph.tensors, self.graph.operators = [], []
+        self.graph.inputs = [self.tensor(input_shape, "input")]
+        self.rng = np.random.default_rng(0)
+
+    def tensor(self, shape: tuple[int, ...], name: str, data: np.ndarray | None = None) -> int:
+        tensor = self.schema.TensorT()
+        tensor.shape = list(shape)
+        tensor.name = name
+        tensor.type = (
+            self.schema.TensorType.INT32
+            if data is not None and data.dtype == np.int32
+            else self.schema.TensorType.FLOAT32
+        )
+        tensor.buffer = 0
+        if data is not None:
+            buffer = self.schema.BufferT()
+            buffer.data = np.frombuffer(np.ascontiguousarray(data).tobytes(), np.uint8)
+            self.model.buffers.append(buffer)
+            tensor.buffer = len(self.model.buffers) - 1
+        self.graph.tensors.append(tensor)
+        return len(self.graph.tensors) - 1
+
+    def weights(self, shape: tuple[int, ...], name: str) -> int:
+        return self.tensor(shape, name, self.rng.normal(0, 0.5, shape).astype(np.float32))
+
+    def op(
+        self,
+        code: str,
+        inputs: list[int],
+        output_shape: tuple[int, ...],
+        options: tuple[str, dict[str, object]] | None = None,
+    ) -> int:
+        builtin = getattr(self.schema.BuiltinOperator, code)
+        codes = [c.builtinCode for c in self.model.operatorCodes]
+        if builtin not in codes:
+            entry = self.schema.OperatorCodeT()
+            entry.builtinCode, entry.deprecatedBuiltinCode = builtin, min(builtin, 127)
+            entry.version = 1
+            self.model.operatorCodes.append(entry)
+            codes.append(builtin)
+        op = self.schema.OperatorT()
+        op.opcodeIndex = codes.index(builtin)
+        op.inputs = inputs
+        output = self.tensor(output_shape, f"{code.lower()}_{len(self.graph.operators)}")
+        op.outputs = [output]
+        if options is not None:
+            kind, fields = options
+            value = getattr(self.schema, f"{kind}T")()
+            for key, field_value in fields.items():
+                setattr(value, key, field_value)
+            op.builtinOptionsType = getattr(self.schema.BuiltinOptions, kind)
+            op.builtinOptions = value
+        self.graph.operators.append(op)
+        return output
+
+    def save(self, path: Path, output: int) -> Path:
+        import flatbuffers
+
+        self.graph.outputs = [output]
+        self.model.subgraphs = [self.graph]
+        builder = flatbuffers.Builder(1024)
+        builder.Finish(self.model.Pack(builder), file_identifier=b"TFL3")
+        path.write_bytes(bytes(builder.Output()))
+        return path

@@ -1,12 +1,12 @@
-"""Converting Keras and PyTorch models to ONNX, once, with a check that nothing changed.
+"""Converting Keras, PyTorch and TFLite models to ONNX, once, with a check that nothing changed.
 
 ONNX Runtime is the fast path for every format it can take, so Keras and PyTorch models are
-exported to ONNX on first load and cached under ``<home>/cache/onnx/`` by the source file's
-SHA-256. Before a conversion is accepted, the ONNX model and the original are run on the same
-random input and must agree within tolerance; otherwise the conversion is refused rather than
-silently serving different answers. Card hints found during conversion (layout, input range,
-activation) are stored in the ONNX file's metadata so a cached load needs neither Keras nor
-PyTorch.
+exported to ONNX on first load (TFLite models when something needs them as ONNX, such as
+training) and cached under ``<home>/cache/onnx/`` by the source file's SHA-256. Before a
+conversion is accepted, the ONNX model and the original are run on the same input and must agree
+within tolerance; otherwise the conversion is refused rather than silently serving different
+answers. Card hints found during conversion (layout, input range, activation) are stored in the
+ONNX file's metadata so a cached load needs neither Keras nor PyTorch.
 """
 
 from __future__ import annotations
@@ -37,12 +37,14 @@ class ConversionResult:
     """What a converter reports after writing an ONNX file.
 
     ``sample`` is the input it traced with; ``expected`` what the original model returned
-    for it (the first output); ``hints`` the card fields it learned from the original.
+    for it (the first output); ``hints`` the card fields it learned from the original;
+    ``atol`` the absolute difference allowed (a quantized original rounds to its own steps).
     """
 
     sample: np.ndarray[Any, Any]
     expected: np.ndarray[Any, Any]
     hints: dict[str, Any] = field(default_factory=dict)
+    atol: float = ATOL
 
 
 Converter = Callable[[Path], ConversionResult]
@@ -73,12 +75,14 @@ def convert_cached(
     return OnnxRuntime(target, options, format_name=format_name)
 
 
-def outputs_agree(actual: np.ndarray[Any, Any], expected: np.ndarray[Any, Any]) -> float | None:
+def outputs_agree(
+    actual: np.ndarray[Any, Any], expected: np.ndarray[Any, Any], atol: float = ATOL
+) -> float | None:
     """The largest absolute difference if the outputs disagree beyond tolerance, else None."""
     if actual.shape != expected.shape:
         return float("inf")
     diff = np.abs(actual.astype(np.float64) - expected.astype(np.float64))
-    allowed = ATOL + RTOL * np.abs(expected.astype(np.float64))
+    allowed = atol + RTOL * np.abs(expected.astype(np.float64))
     if np.all(diff <= allowed):
         return None
     return float(diff.max())
@@ -104,10 +108,10 @@ def _verify(
         actual = runtime.run({runtime.inputs[0].name: result.sample})[0]
     finally:
         runtime.close()
-    worst = outputs_agree(actual, result.expected)
+    worst = outputs_agree(actual, result.expected, result.atol)
     if worst is not None:
         raise ModelConversionError(
-            f"The ONNX conversion of {source} disagrees with the original "
-            f"(largest difference {worst:.3g}, tolerance {ATOL} + {RTOL}·|x|); refusing to use it.",
+            f"The ONNX conversion of {source} disagrees with the original (largest difference "
+            f"{worst:.3g}, tolerance {result.atol:.3g} + {RTOL}·|x|); refusing to use it.",
             hint="Export the model to ONNX yourself, or report the layer types it uses.",
         )

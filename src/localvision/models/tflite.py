@@ -20,10 +20,11 @@ import numpy as np
 from ..errors import InferenceError, UnsupportedModelFormatError
 from ..optional import import_optional
 from .card import CardFields, OutputActivation, parse_labels
-from .onnx import shape_hints
+from .convert import ConversionResult, convert_cached
+from .onnx import OnnxRuntime, shape_hints
 from .runtime import RuntimeOptions, TensorSpec
 
-__all__ = ["LiteRtRuntime", "embedded_labels", "load"]
+__all__ = ["LiteRtRuntime", "as_onnx", "embedded_labels", "load"]
 
 _LABEL_SUFFIXES = (".txt", ".labels")
 
@@ -109,6 +110,49 @@ class LiteRtRuntime:
 def load(path: Path, options: RuntimeOptions, format_name: str = "tflite") -> LiteRtRuntime:
     """Format-registry entry point."""
     return LiteRtRuntime(path, options)
+
+
+def as_onnx(path: Path, options: RuntimeOptions) -> OnnxRuntime:
+    """The .tflite model at ``path`` as ONNX: converted once, cached, checked against LiteRT.
+
+    Same inputs (dtype, layout) and the same dequantized outputs as :class:`LiteRtRuntime`;
+    a quantized model may differ from LiteRT by one rounding step of its output.
+    """
+    return convert_cached(path, options, "onnx", lambda tmp: _convert(path, tmp, options))
+
+
+def _convert(path: Path, target: Path, options: RuntimeOptions) -> ConversionResult:
+    from .tflite_onnx import tflite_to_onnx
+
+    tflite_to_onnx(path, target)
+    original = LiteRtRuntime(path, options)
+    try:
+        spec = original.inputs[0]
+        sample = _smooth_sample(spec)
+        expected = original.run({spec.name: sample})[0]
+        hints = original.hints().model_dump(exclude_unset=True, mode="json")
+        output_scale = original.outputs[0].quantization
+    finally:
+        original.close()
+    # One rounding step of a quantized output either way is the same answer.
+    atol = 1.01 * output_scale[0] if output_scale else 1e-4
+    return ConversionResult(sample=sample, expected=expected, hints=hints, atol=atol)
+
+
+def _smooth_sample(spec: TensorSpec) -> np.ndarray[Any, Any]:
+    """Two reproducible, image-like inputs (smooth colour fields, not pixel noise)."""
+    dims = [d or 1 for d in spec.shape]
+    dims[0] = 2
+    rng = np.random.default_rng(0)
+    coarse = rng.random((2, *(max(1, d // 16) for d in dims[1:-1]), dims[-1]))
+    sample = coarse
+    for axis, size in enumerate(dims[1:-1], start=1):
+        sample = np.repeat(sample, -(-size // sample.shape[axis]), axis=axis)
+        sample = np.take(sample, range(size), axis=axis)
+    if spec.is_integer:
+        info = np.iinfo(spec.dtype)
+        return (info.min + sample * (info.max - info.min)).astype(spec.dtype)
+    return sample.astype(spec.dtype)
 
 
 def embedded_labels(path: Path) -> list[str] | None:

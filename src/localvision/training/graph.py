@@ -35,6 +35,8 @@ _HEAD_TAIL = {
     "Flatten",
     "Squeeze",
     "Cast",
+    "Transpose",
+    "Unsqueeze",
 }
 
 

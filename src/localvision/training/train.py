@@ -26,8 +26,10 @@ from ..errors import InvalidInputError, ModelConversionError, ModelError
 from ..files import sha256_file
 from ..images import ImageLimits
 from ..models.card import CardFields
+from ..models.model import Model
 from ..models.onnx import CARD_METADATA_KEY, OnnxRuntime
 from ..models.runtime import RuntimeOptions
+from ..models.tflite import LiteRtRuntime, as_onnx
 from ..registry import ModelVersion, Registry
 from .dataset import Dataset, find_duplicates, split
 from .features import FeatureExtractor
@@ -72,24 +74,21 @@ def train(
     model = resolve_model(base, settings)
     if model.card.task != "classify":
         raise ModelError(f"{base} is a {model.card.task} model; training needs a classifier.")
-    runtime = model.runtime
-    if not isinstance(runtime, OnnxRuntime):
-        raise ModelError(
-            f"{base} runs on {model.format.name}; training needs an ONNX backbone for now.",
-            hint="Register an ONNX (or Keras/PyTorch, converted to ONNX) classifier as the base.",
-        )
     cache = settings.cache_dir
-    backbone_sha = hashlib.sha256(
-        (sha256_file(runtime.path) + (feature_tensor or "")).encode()
-    ).hexdigest()
-    backbone_path = cache / "backbones" / f"{backbone_sha}.onnx"
-    backbone_path.parent.mkdir(parents=True, exist_ok=True)
-    cut_at = feature_tensor
-    if not backbone_path.is_file():
-        cut_at, _ = cut_backbone(runtime.path, backbone_path, tensor=feature_tensor)
     options = RuntimeOptions(
         cache_dir=cache, providers=settings.providers, threads=settings.threads
     )
+    source = _onnx_source(model, base, options)
+    backbone_sha = hashlib.sha256(
+        (sha256_file(source) + (feature_tensor or "")).encode()
+    ).hexdigest()
+    backbone_path = cache / "backbones" / f"{backbone_sha}.onnx"
+    backbone_path.parent.mkdir(parents=True, exist_ok=True)
+    cut_record = backbone_path.with_suffix(".tensor")
+    if not backbone_path.is_file() or not cut_record.is_file():
+        cut_at, _ = cut_backbone(source, backbone_path, tensor=feature_tensor)
+        cut_record.write_text(cut_at, encoding="utf-8")
+    cut_at = cut_record.read_text(encoding="utf-8")
     backbone = OnnxRuntime(backbone_path, options)
 
     train_set, validation = split(data, validation_fraction, seed)
@@ -192,6 +191,21 @@ def train(
         warnings=data.warnings(),
         cache_hits=hits,
     )
+
+
+def _onnx_source(model: Model, base: str, options: RuntimeOptions) -> Path:
+    """The ONNX file to cut: the base itself, its Keras/PyTorch conversion, or its TFLite one."""
+    runtime = model.runtime
+    if isinstance(runtime, LiteRtRuntime):
+        converted = as_onnx(runtime.path, options)
+        converted.close()
+        return converted.path
+    if not isinstance(runtime, OnnxRuntime):
+        raise ModelError(
+            f"{base} runs on {model.format.name}, which cannot be cut into a backbone.",
+            hint="Use an ONNX, TFLite, Keras or PyTorch classifier as the base.",
+        )
+    return runtime.path
 
 
 def _metrics(
