@@ -156,3 +156,55 @@ def test_pull_registers_a_model_from_a_hub(colour_model_path: Path, tmp_path: Pa
         and entry["lineage"]["source"] == "hf://org/colours/colours.onnx"
     )
     assert entry["card"]["labels"] == ["red", "green", "blue", "gray"]
+
+
+def test_finetune_from_the_command_line_reports_each_epoch(data: Path, tmp_path: Path) -> None:
+    torch = pytest.importorskip("torch", reason="the torch extra fine-tunes models")
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 8, 3, stride=2),
+        torch.nn.ReLU(),
+        torch.nn.AdaptiveAvgPool2d(1),
+        torch.nn.Flatten(),
+        torch.nn.Linear(8, 4),
+    ).eval()
+    torch.jit.save(torch.jit.trace(net, torch.rand(2, 3, 32, 32)), str(tmp_path / "net.pt"))
+    home = tmp_path / "home"
+    code, _, err = run(
+        home, "models", "add", "net", str(tmp_path / "net.pt"), "--set", "input_size=32"
+    )
+    assert code == 0, err
+    code, out, err = run(
+        home,
+        "train",
+        str(data / "train"),
+        "--base",
+        "net",
+        "--name",
+        "mine",
+        "--method",
+        "finetune",
+        "--epochs",
+        "2",
+        "--json",
+    )
+    assert code == 0, err
+    assert "epoch 1/2: loss" in err and "epoch 2/2: loss" in err  # progress per epoch
+    summary = json.loads(out)
+    assert summary["model"] == "mine@1" and summary["epochs_run"] == 2
+    code, out, _ = run(home, "models", "show", "mine", "--json")
+    assert json.loads(out)["lineage"]["method"] == "finetune"
+    code, _, err = run(
+        home,
+        "train",
+        str(data / "train"),
+        "--base",
+        "net",
+        "--name",
+        "x",
+        "--method",
+        "finetune",
+        "--head",
+        "mlp",
+    )
+    assert code == 2 and "apply to --method head only" in err

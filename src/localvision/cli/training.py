@@ -16,6 +16,7 @@ from ..api import resolve_model
 from ..evaluation import evaluate, html_report
 from ..images import ImageLimits
 from ..training.dataset import load_dataset
+from ..training.finetune import EpochReport, finetune
 from ..training.train import train as run_training
 from .errors import reported
 from .options import ConfigFile, JsonFlag, load_settings
@@ -33,8 +34,24 @@ def train_command(
     ],
     name: Annotated[str, typer.Option("--name", help="Register the result under this name.")],
     csv_file: CsvFile = None,
-    head: Annotated[str, typer.Option(help="linear or mlp.")] = "linear",
-    epochs: Annotated[int, typer.Option(min=1, max=10000)] = 300,
+    method: Annotated[
+        str,
+        typer.Option(
+            help="head: train a new head on the frozen base (any format). finetune: also "
+            "train the base's last layers with PyTorch (PyTorch and Keras bases)."
+        ),
+    ] = "head",
+    head: Annotated[str, typer.Option(help="linear or mlp (method head).")] = "linear",
+    epochs: Annotated[
+        int | None,
+        typer.Option(min=1, max=10000, help="At most this many (300 head, 15 finetune)."),
+    ] = None,
+    unfreeze: Annotated[
+        int, typer.Option(min=0, help="Layers before the head that train too (finetune).")
+    ] = 2,
+    learning_rate: Annotated[
+        float, typer.Option(min=1e-7, max=1.0, help="The head's learning rate (finetune).")
+    ] = 1e-3,
     seed: Annotated[int, typer.Option()] = 0,
     validation: Annotated[float, typer.Option(help="Share of each class held out.")] = 0.2,
     feature_tensor: Annotated[
@@ -43,12 +60,16 @@ def train_command(
     as_json: JsonFlag = False,
     config: ConfigFile = None,
 ) -> None:
-    """Train a new head on your images over a classifier's features; register the result.
+    """Train on your images over a classifier; register the result as a new version.
 
     Example: localvision train data/pets --base mobilenet --name pets
     """
     if head not in ("linear", "mlp"):
         raise typer.BadParameter("--head must be linear or mlp")
+    if method not in ("head", "finetune"):
+        raise typer.BadParameter("--method must be head or finetune")
+    if method == "finetune" and (feature_tensor or head != "linear"):
+        raise typer.BadParameter("--feature-tensor and --head apply to --method head only")
     console = Console(stderr=True)
     with reported():
         settings = load_settings(config)
@@ -69,18 +90,41 @@ def train_command(
                 task = bar.add_task(label, total=total)
                 return lambda n: bar.advance(task, n)
 
-            result = run_training(
-                dataset,
-                base=base,
-                name=name,
-                settings=settings,
-                hidden=128 if head == "mlp" else 0,
-                epochs=epochs,
-                seed=seed,
-                validation_fraction=validation,
-                feature_tensor=feature_tensor,
-                progress=progress,
-            )
+            if method == "finetune":
+
+                def report(epoch: EpochReport) -> None:
+                    console.print(
+                        f"epoch {epoch.epoch}/{epoch.epochs}: loss {epoch.train_loss:.4f}, "
+                        f"val_loss {epoch.val_loss:.4f}, val_accuracy {epoch.val_accuracy:.3f} "
+                        f"({epoch.seconds:.1f} s)"
+                    )
+
+                result = finetune(
+                    dataset,
+                    base=base,
+                    name=name,
+                    settings=settings,
+                    epochs=epochs or 15,
+                    unfreeze=unfreeze,
+                    learning_rate=learning_rate,
+                    seed=seed,
+                    validation_fraction=validation,
+                    progress=progress,
+                    on_epoch=report,
+                )
+            else:
+                result = run_training(
+                    dataset,
+                    base=base,
+                    name=name,
+                    settings=settings,
+                    hidden=128 if head == "mlp" else 0,
+                    epochs=epochs or 300,
+                    seed=seed,
+                    validation_fraction=validation,
+                    feature_tensor=feature_tensor,
+                    progress=progress,
+                )
     for path, reason in result.skipped:
         console.print(f"[yellow]skipped {path}: {reason}[/yellow]")
     for first, second in result.duplicates:
@@ -88,7 +132,7 @@ def train_command(
     summary = {
         "model": result.entry.ref,
         **result.metrics,
-        "cache_hits": result.cache_hits,
+        **({"cache_hits": result.cache_hits} if method == "head" else {}),
         "skipped": len(result.skipped),
         "duplicates": len(result.duplicates),
     }

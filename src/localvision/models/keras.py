@@ -26,7 +26,7 @@ from .onnx import OnnxRuntime
 from .runtime import RuntimeOptions
 from .tracing import export_module, sample_input
 
-__all__ = ["load"]
+__all__ = ["import_keras", "load"]
 
 
 def load(path: Path, options: RuntimeOptions, format_name: str = "keras") -> OnnxRuntime:
@@ -37,7 +37,8 @@ def load(path: Path, options: RuntimeOptions, format_name: str = "keras") -> Onn
     )
 
 
-def _import_keras() -> Any:
+def import_keras() -> Any:
+    """Keras on its torch backend (what conversion and fine-tuning need)."""
     # The backend is fixed when Keras is first imported; choose torch unless the user chose.
     os.environ.setdefault("KERAS_BACKEND", "torch")
     keras = import_optional("keras", extra="keras", purpose="load Keras models")
@@ -51,7 +52,7 @@ def _import_keras() -> Any:
 
 
 def _convert(path: Path, target: Path, options: RuntimeOptions) -> ConversionResult:
-    keras = _import_keras()
+    keras = import_keras()
     try:
         model = keras.models.load_model(path, compile=False, safe_mode=True)
     except ValueError as exc:

@@ -17,7 +17,15 @@ from ..types import DecodedImage
 from .card import InputRange, Layout, ModelCard, ResizeMode
 from .runtime import TensorSpec
 
-__all__ = ["LETTERBOX_FILL", "crop_box", "letterbox_geometry", "min_side_needed", "to_tensor"]
+__all__ = [
+    "LETTERBOX_FILL",
+    "crop_box",
+    "input_pixels",
+    "letterbox_geometry",
+    "min_side_needed",
+    "scale_pixels",
+    "to_tensor",
+]
 
 LETTERBOX_FILL = (114, 114, 114)  # the grey YOLO-style exports are trained with
 
@@ -43,6 +51,14 @@ def to_tensor(
     image: DecodedImage, card: ModelCard, spec: TensorSpec, channels: int = 3
 ) -> np.ndarray[Any, Any]:
     """The model input for ``image``: shape (C, H, W) or (H, W, C) per the card's layout."""
+    return scale_pixels(input_pixels(image, card, channels), card, spec)
+
+
+def input_pixels(image: DecodedImage, card: ModelCard, channels: int = 3) -> np.ndarray[Any, Any]:
+    """``image`` resized for the model, in its channel order: uint8 (H, W, C).
+
+    The first half of :func:`to_tensor`; training keeps these to augment before scaling.
+    """
     pixels = image.pixels if channels == 3 else image.pixels.convert("L")
     height, width = card.input_size
     resized = _resize(pixels, (width, height), card.resize)
@@ -51,9 +67,19 @@ def to_tensor(
         array = array[:, :, None]
     if card.channel_order == "BGR" and array.shape[2] == 3:
         array = array[:, :, ::-1]
+    return array
+
+
+def scale_pixels(
+    pixels: np.ndarray[Any, Any], card: ModelCard, spec: TensorSpec
+) -> np.ndarray[Any, Any]:
+    """uint8 (..., H, W, C) pixels as the model's input: layout, range, mean/std, dtype.
+
+    The second half of :func:`to_tensor`; works on one image or a batch.
+    """
     if card.layout == Layout.NCHW:
-        array = array.transpose(2, 0, 1)  # on bytes: cheaper than on floats
-    return _scale(array, card, spec, channel_axis=0 if card.layout == Layout.NCHW else 2)
+        pixels = np.moveaxis(pixels, -1, -3)  # on bytes: cheaper than on floats
+    return _scale(pixels, card, spec, channel_axis=-3 if card.layout == Layout.NCHW else -1)
 
 
 def _resize(image: Image.Image, target: tuple[int, int], mode: ResizeMode) -> Image.Image:
@@ -107,7 +133,7 @@ def _scale(
         return np.ascontiguousarray(array, dtype=spec.dtype)
     channels = array.shape[channel_axis]
     a, b = _affine(card, channels)
-    shape = [1, 1, 1]
+    shape = [1] * array.ndim
     shape[channel_axis] = channels
     values = np.empty(array.shape, dtype=np.float32)
     np.multiply(array, a.reshape(shape), out=values)

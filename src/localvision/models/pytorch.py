@@ -25,7 +25,7 @@ from .card import DEFAULT_INPUT_SIZE
 from .convert import ConversionResult, convert_cached
 from .onnx import OnnxRuntime
 from .runtime import RuntimeOptions
-from .tracing import export_module, quiet, sample_input
+from .tracing import export_module, export_program, quiet, sample_input
 
 __all__ = ["load"]
 
@@ -102,17 +102,7 @@ def _convert_program(torch: Any, path: Path, target: Path) -> ConversionResult:
     args = _example_args(torch, program)
     with torch.no_grad():
         expected = _first(program.module()(*args))
-    with quiet():
-        torch.onnx.export(
-            program,
-            tuple(args),
-            str(target),
-            dynamo=True,
-            input_names=["input"],
-            output_names=["output"],
-            external_data=False,
-            verbose=False,
-        )
+    export_program(program, tuple(args), target)
     return ConversionResult(sample=args[0].numpy(), expected=expected, hints={})
 
 

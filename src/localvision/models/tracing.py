@@ -17,7 +17,7 @@ import numpy as np
 
 from ..optional import import_optional
 
-__all__ = ["OPSET", "export_module", "quiet", "sample_input"]
+__all__ = ["OPSET", "export_module", "export_program", "quiet", "sample_input"]
 
 OPSET = 17
 SAMPLE_BATCH = 2  # >1 so that no exporter specialises the batch axis to 1
@@ -53,4 +53,24 @@ def export_module(module: Any, sample: np.ndarray[Any, Any], target: Path) -> No
             input_names=["input"],
             output_names=["output"],
             dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}},
+        )
+
+
+def export_program(program: Any, args: tuple[Any, ...], target: Path) -> None:
+    """Export a ``torch.export`` program to ONNX at ``target`` with the dynamo exporter.
+
+    Programs cannot be traced by the TorchScript exporter (their modules refuse ``train()`` and
+    ``eval()``), so they take this path; their batch axis stays as the program declares it.
+    """
+    torch = import_optional("torch", extra="torch", purpose="convert models to ONNX")
+    with quiet():
+        torch.onnx.export(
+            program,
+            args,
+            str(target),
+            dynamo=True,
+            input_names=["input"],
+            output_names=["output"],
+            external_data=False,
+            verbose=False,
         )

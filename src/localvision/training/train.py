@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,7 @@ from ..config import Settings
 from ..errors import InvalidInputError, ModelConversionError, ModelError
 from ..files import sha256_file
 from ..images import ImageLimits
-from ..models.card import CardFields
+from ..models.card import CardFields, ModelCard
 from ..models.model import Model
 from ..models.onnx import CARD_METADATA_KEY, OnnxRuntime
 from ..models.runtime import RuntimeOptions
@@ -49,6 +49,7 @@ class TrainResult:
     duplicates: list[tuple[str, str]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     cache_hits: int = 0
+    history: list[dict[str, Any]] = field(default_factory=list)  # per epoch, fine-tuning only
 
 
 def train(
@@ -65,12 +66,7 @@ def train(
     progress: Callable[[str, int, int], Callable[[int], None]] | None = None,
 ) -> TrainResult:
     """Train a head on ``data`` over ``base``'s features and register the merged model."""
-    if len(data.classes) < 2:
-        raise InvalidInputError(
-            f"Training needs at least two classes; found {len(data.classes)} "
-            f"({', '.join(data.classes) or 'none'}).",
-            hint="Add a folder of images for each class.",
-        )
+    require_classes(data)
     model = resolve_model(base, settings)
     if model.card.task != "classify":
         raise ModelError(f"{base} is a {model.card.task} model; training needs a classifier.")
@@ -134,11 +130,7 @@ def train(
         classes=len(data.classes),
     )
     metrics = _metrics(head, x_train, y_train, x_val, y_val, multi)
-    card = {key: value for key, value in model.card.to_dict().items() if key in _PREPROCESSING}
-    card.update(
-        labels=list(data.classes), output_activation="none", task="classify", multi_label=multi
-    )
-    CardFields.model_validate(card)  # never register a card that will not load back
+    card = derived_card(model.card, data.classes, "none", multi_label=multi)
     with tempfile.TemporaryDirectory(dir=cache) as tmp:
         merged = Path(tmp) / f"{name}.onnx"
         merge_head(
@@ -191,6 +183,31 @@ def train(
         warnings=data.warnings(),
         cache_hits=hits,
     )
+
+
+def require_classes(data: Dataset) -> None:
+    """Refuse a dataset that cannot train a classifier."""
+    if len(data.classes) < 2:
+        raise InvalidInputError(
+            f"Training needs at least two classes; found {len(data.classes)} "
+            f"({', '.join(data.classes) or 'none'}).",
+            hint="Add a folder of images for each class.",
+        )
+
+
+def derived_card(
+    base: ModelCard, labels: Sequence[str], activation: str, *, multi_label: bool
+) -> dict[str, Any]:
+    """A trained model's card: the base's pre-processing, the new labels and activation."""
+    card = {key: value for key, value in base.to_dict().items() if key in _PREPROCESSING}
+    card.update(
+        labels=list(labels),
+        output_activation=activation,
+        task="classify",
+        multi_label=multi_label,
+    )
+    CardFields.model_validate(card)  # never register a card that will not load back
+    return card
 
 
 def _onnx_source(model: Model, base: str, options: RuntimeOptions) -> Path:

@@ -1,0 +1,515 @@
+"""Full fine-tuning with PyTorch: a PyTorch or Keras classifier, its head resized, its last layers
+unfrozen, trained on your images, exported to ONNX and registered.
+
+Where transfer learning (:mod:`localvision.training.train`) keeps the whole base frozen, this
+also adapts the base's last layers, which helps when your images look unlike the base's
+training data. It needs the model itself, not an export: TorchScript (``torch.jit.save``),
+``torch.export`` programs (``.pt2``), pickled modules (with ``allow_pickle``), and Keras models
+(run on Keras' torch backend). ONNX and TFLite bases only take the ``head`` method.
+
+* **Head.** The base's last dense layer (the last ``[classes, features]`` weight for PyTorch,
+  the last ``Dense`` for Keras) is replaced by a fresh one with your classes; whatever follows it
+  (a softmax) stays, so the exported model answers the way the base did.
+* **What trains.** Parameters are grouped by the layer that owns them; the head and the
+  ``unfreeze`` layers before it train (the layers next to the head at a tenth of the learning
+  rate), the rest stays frozen. Batch-norm statistics and dropout stay in inference mode, which
+  is what small datasets want.
+* **Data.** The same folders and CSVs as the head method, the same stratified split, skipped
+  files and duplicate report. Light augmentation on training images: horizontal flips, random
+  crops of 80-100 % of the side and brightness within ±10 %.
+* **Loop.** AdamW, class-weighted loss, early stopping on the validation loss (best weights
+  kept), one report per epoch; deterministic for a given seed on one machine.
+* **Result.** One ONNX file, checked against the trained network on the validation images,
+  registered with its card, metrics and lineage.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import tempfile
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from ..api import resolve_model
+from ..config import Settings
+from ..errors import InvalidInputError, LocalVisionError, ModelConversionError, ModelError
+from ..files import sha256_file
+from ..images import ImageLimits, decode_image
+from ..models.card import OutputActivation
+from ..models.convert import outputs_agree
+from ..models.keras import import_keras
+from ..models.model import Model
+from ..models.onnx import CARD_METADATA_KEY, OnnxRuntime
+from ..models.preprocess import input_pixels, min_side_needed, scale_pixels
+from ..models.runtime import RuntimeOptions
+from ..models.tracing import export_module, export_program, quiet
+from ..optional import import_optional
+from ..registry import Registry
+from .dataset import Dataset, find_duplicates, split
+from .train import TrainResult, derived_card, require_classes
+
+__all__ = ["EpochReport", "finetune"]
+
+FORMATS = ("torchscript", "torch_export", "torch_pickle", "keras", "keras_h5")
+
+
+@dataclass(frozen=True)
+class EpochReport:
+    """One epoch's numbers, as the CLI prints them."""
+
+    epoch: int
+    epochs: int
+    train_loss: float
+    val_loss: float
+    val_accuracy: float
+    seconds: float
+
+
+@dataclass
+class _Network:
+    """A trainable module behind one interface, whatever format it came from."""
+
+    module: Any
+    kind: str  # "module", "program" (a torch.export module) or "keras"
+    groups: list[tuple[str, list[Any]]] = field(default_factory=list)  # in order, head last
+
+    def __call__(self, batch: Any) -> Any:
+        output = self.module(batch)
+        if isinstance(output, list | tuple):
+            output = output[0]
+        if isinstance(output, dict):
+            output = next(iter(output.values()))
+        return output
+
+    def inference_mode(self) -> None:
+        if self.kind == "module":  # programs refuse train()/eval(); they stay as exported
+            self.module.eval()
+
+    def export(self, sample: np.ndarray[Any, Any], target: Path) -> None:
+        torch = _torch()
+        if self.kind == "program":
+            with torch.no_grad():
+                program = torch.export.export(
+                    self.module,
+                    (torch.from_numpy(sample),),
+                    dynamic_shapes=({0: torch.export.Dim.AUTO},),
+                )
+            export_program(program, (torch.from_numpy(sample),), target)
+        else:
+            export_module(self.module, sample, target)
+
+
+def finetune(
+    data: Dataset,
+    *,
+    base: str,
+    name: str,
+    settings: Settings,
+    epochs: int = 15,
+    unfreeze: int = 2,
+    learning_rate: float = 1e-3,
+    batch_size: int = 16,
+    patience: int = 4,
+    seed: int = 0,
+    validation_fraction: float = 0.2,
+    augment: bool = True,
+    progress: Callable[[str, int, int], Callable[[int], None]] | None = None,
+    on_epoch: Callable[[EpochReport], None] | None = None,
+) -> TrainResult:
+    """Fine-tune ``base`` on ``data`` and register the result as the next version of ``name``."""
+    require_classes(data)
+    if data.multi_label:
+        raise InvalidInputError(
+            "Fine-tuning takes one label per image; this dataset has images with several.",
+            hint="Use --method head, which trains multi-label heads.",
+        )
+    torch = _torch()
+    model = resolve_model(base, settings)
+    try:
+        if model.card.task != "classify":
+            raise ModelError(f"{base} is a {model.card.task} model; training needs a classifier.")
+        network = _load_network(model, base)
+        torch.manual_seed(seed)
+        rng = np.random.default_rng(seed)
+        train_set, validation = split(data, validation_fraction, seed)
+        duplicates = find_duplicates(train_set, validation)
+        limits = ImageLimits(settings.max_image_bytes, settings.max_image_pixels)
+        samples = train_set.samples + validation.samples
+        advance = progress("preparing images", len(samples), 0) if progress else None
+        pixels, skipped = _prepare(model, [s.path for s in samples], limits, advance)
+        index = {label: i for i, label in enumerate(data.classes)}
+
+        def arrays(part: Dataset) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+            kept = [s for s in part.samples if s.path in pixels]
+            if not kept:
+                return np.zeros((0, 0, 0, 0), np.uint8), np.zeros(0, np.int64)
+            x = np.stack([pixels[s.path] for s in kept])
+            return x, np.array([index[s.label] for s in kept], np.int64)
+
+        x_train, y_train = arrays(train_set)
+        x_val, y_val = arrays(validation)
+        if len(set(y_train.tolist())) < 2:
+            raise InvalidInputError("Fewer than two classes have readable training images.")
+        if not len(x_val):
+            x_val, y_val = x_train, y_train
+        sample = scale_pixels(x_val[:2], model.card, model.input)
+        probabilities = _ends_in_probabilities(network, model, sample)
+        head = _replace_head(network, len(data.classes), sample)
+        trainable = _unfreeze(network, unfreeze)
+        trainer = _Trainer(
+            network,
+            model,
+            probabilities=probabilities,
+            learning_rate=learning_rate,
+            batch_size=batch_size,
+            classes=len(data.classes),
+            counts=np.bincount(y_train, minlength=len(data.classes)),
+        )
+        history: list[EpochReport] = []
+        best: tuple[float, Any, int] = (np.inf, trainer.snapshot(), 0)
+        for epoch in range(1, epochs + 1):
+            started = time.perf_counter()
+            train_loss = trainer.epoch(x_train, y_train, rng, augment)
+            val_loss, val_accuracy = trainer.evaluate(x_val, y_val)
+            report = EpochReport(
+                epoch, epochs, train_loss, val_loss, val_accuracy, time.perf_counter() - started
+            )
+            history.append(report)
+            if on_epoch:
+                on_epoch(report)
+            if val_loss < best[0] - 1e-6:
+                best = (val_loss, trainer.snapshot(), epoch)
+            elif epoch - best[2] >= patience:
+                break
+        trainer.restore(best[1])
+        _, train_accuracy = trainer.evaluate(x_train, y_train)
+        val_loss, val_accuracy = trainer.evaluate(x_val, y_val)
+        metrics: dict[str, Any] = {
+            "train_images": len(x_train),
+            "validation_images": len(y_val) if len(validation.samples) else 0,
+            "train_accuracy": train_accuracy,
+            "val_accuracy": val_accuracy,
+            "val_loss": val_loss,
+            "epochs_run": len(history),
+            "best_epoch": best[2],
+        }
+        activation = OutputActivation.NONE if probabilities else OutputActivation.SOFTMAX
+        card = derived_card(model.card, data.classes, activation.value, multi_label=False)
+        lineage = {
+            "method": "finetune",
+            "base": base,
+            "base_sha256": sha256_file(model.path),
+            "head": head,
+            "trained_layers": trainable,
+            "dataset_fingerprint": data.fingerprint(),
+            "classes": list(data.classes),
+            "hyperparameters": {
+                "epochs": epochs,
+                "unfreeze": unfreeze,
+                "learning_rate": learning_rate,
+                "batch_size": batch_size,
+                "patience": patience,
+                "augment": augment,
+                "validation_fraction": validation_fraction,
+            },
+            "seed": seed,
+        }
+        with tempfile.TemporaryDirectory(dir=settings.cache_dir) as tmp:
+            exported = Path(tmp) / f"{name}.onnx"
+            check = scale_pixels(x_val[:16], model.card, model.input)
+            _export(network, check, exported, card, settings)
+            entry = Registry(settings.home).add(
+                name,
+                exported,
+                format_name="onnx",
+                card=card,
+                metrics=metrics,
+                lineage=lineage,
+                license=model.card.license,
+            )
+    finally:
+        model.close()
+    return TrainResult(
+        entry=entry,
+        metrics=metrics,
+        skipped=data.skipped + skipped,
+        duplicates=duplicates,
+        warnings=data.warnings(),
+        history=[vars(h) for h in history],
+    )
+
+
+def _torch() -> Any:
+    return import_optional("torch", extra="torch", purpose="fine-tune models")
+
+
+def _load_network(model: Model, base: str) -> _Network:
+    torch = _torch()
+    fmt = model.format.name
+    path = str(model.path)
+    if fmt not in FORMATS:
+        raise ModelError(
+            f"--method finetune needs a PyTorch or Keras base; {base} is {model.format.name}.",
+            hint="Use --method head, which trains on ONNX, TFLite, Keras and PyTorch bases.",
+        )
+    with quiet():
+        if fmt == "torchscript":
+            return _Network(torch.jit.load(path, map_location="cpu"), "module")
+        if fmt == "torch_export":
+            return _Network(torch.export.load(path).module(), "program")
+        if fmt == "torch_pickle":  # resolve_model has already refused it unless allowed
+            return _Network(torch.load(path, map_location="cpu", weights_only=False), "module")
+        keras = import_keras()
+        return _Network(keras.models.load_model(path, compile=False, safe_mode=True), "keras")
+
+
+def _prepare(
+    model: Model,
+    paths: list[Path],
+    limits: ImageLimits,
+    advance: Callable[[int], None] | None,
+) -> tuple[dict[Path, np.ndarray[Any, Any]], list[tuple[str, str]]]:
+    """Decoded, resized uint8 pixels for every readable image; (path, reason) for the rest."""
+
+    def one(path: Path) -> np.ndarray[Any, Any] | str:
+        try:
+            image = decode_image(path, limits=limits, min_side=min_side_needed(model.card))
+            return input_pixels(image, model.card, model.channels)
+        except LocalVisionError as exc:
+            return exc.message
+
+    pixels: dict[Path, np.ndarray[Any, Any]] = {}
+    skipped: list[tuple[str, str]] = []
+    with ThreadPoolExecutor(4) as pool:
+        for path, result in zip(paths, pool.map(one, paths), strict=True):
+            if isinstance(result, str):
+                skipped.append((str(path), result))
+            else:
+                pixels[path] = result
+            if advance:
+                advance(1)
+    return pixels, skipped
+
+
+def _ends_in_probabilities(network: _Network, model: Model, sample: np.ndarray[Any, Any]) -> bool:
+    """Does the base's output already pass through a softmax? The card says, or we look."""
+    activation = model.card.output_activation
+    if activation == OutputActivation.NONE:
+        return True
+    if activation != OutputActivation.AUTO:
+        return False
+    torch = _torch()
+    network.inference_mode()
+    with torch.no_grad():
+        output = network(torch.from_numpy(sample)).numpy()
+    rows = output.sum(axis=-1)
+    return bool((output >= 0).all() and (output <= 1).all() and np.allclose(rows, 1, atol=1e-3))
+
+
+def _replace_head(network: _Network, classes: int, sample: np.ndarray[Any, Any]) -> str:
+    """Swap the last dense layer for a fresh one with ``classes`` outputs; its name."""
+    torch = _torch()
+    if network.kind == "keras":
+        layers = import_keras().layers
+        dense = [layer for layer in network.module.layers if type(layer).__name__ == "Dense"]
+        if not dense:
+            raise ModelError("The Keras model has no Dense layer to replace with a new head.")
+        old = dense[-1]
+        new = layers.Dense(
+            classes,
+            activation=old.activation,
+            kernel_initializer="zeros",
+            name=f"{old.name}_finetuned",
+        )
+        outputs = new(old.input)
+        network.module = type(network.module)(network.module.inputs, outputs)
+        network.groups = _keras_groups(network.module)
+        return str(old.name)
+    network.inference_mode()
+    with torch.no_grad():
+        width = network(torch.from_numpy(sample)).shape[-1]
+    named = list(network.module.named_parameters())
+    candidates = [n for n, p in named if p.ndim == 2 and p.shape[0] == width]
+    if not candidates:
+        raise ModelError(
+            f"Cannot find the classification layer (a [{width}, features] weight) to replace."
+        )
+    weight_name = candidates[-1]
+    owner_path, _, attribute = weight_name.rpartition(".")
+    owner = functools.reduce(getattr, owner_path.split(".") if owner_path else [], network.module)
+    features = dict(named)[weight_name].shape[1]
+    # Zeros: every class starts at the same score, so a softmax after the head starts
+    # unsaturated and passes gradients (random weights on large features can saturate it).
+    setattr(owner, attribute, torch.nn.Parameter(torch.zeros(classes, features)))
+    bias_name = f"{owner_path}.bias" if owner_path else "bias"
+    if bias_name in dict(named):
+        owner.bias = torch.nn.Parameter(torch.zeros(classes))
+    groups: dict[str, list[Any]] = {}
+    for param_name, param in network.module.named_parameters():
+        groups.setdefault(param_name.rpartition(".")[0] or param_name, []).append(param)
+    head_group = owner_path or weight_name
+    order = [g for g in groups if g != head_group] + [head_group]
+    network.groups = [(g, groups[g]) for g in order]
+    return str(owner_path or weight_name)
+
+
+def _keras_groups(model: Any) -> list[tuple[str, list[Any]]]:
+    """Keras-on-torch parameters (``_torch_params.<layer>/<variable>``) grouped by layer."""
+    groups: dict[str, list[Any]] = {}
+    for param_name, param in model.named_parameters():
+        layer = param_name.removeprefix("_torch_params.").split("/")[0]
+        groups.setdefault(layer, []).append(param)
+    head = model.layers[-1].name
+    if head in groups:
+        groups[head] = groups.pop(head)  # last, whatever order the layers were tracked in
+    return list(groups.items())
+
+
+def _unfreeze(network: _Network, unfreeze: int) -> list[str]:
+    """Freeze every group but the head and the ``unfreeze`` groups before it; their names."""
+    trainable = network.groups[-(unfreeze + 1) :]
+    names = {name for name, _ in trainable}
+    for name, params in network.groups:
+        for param in params:
+            param.requires_grad_(name in names)
+    return [name for name, _ in trainable]
+
+
+class _Trainer:
+    """Mini-batch training of a :class:`_Network` on uint8 pixels with light augmentation."""
+
+    def __init__(
+        self,
+        network: _Network,
+        model: Model,
+        *,
+        probabilities: bool,
+        learning_rate: float,
+        batch_size: int,
+        classes: int,
+        counts: np.ndarray[Any, Any],
+    ) -> None:
+        torch = _torch()
+        self.torch = torch
+        self.network = network
+        self.model = model
+        self.probabilities = probabilities
+        self.batch_size = batch_size
+        head = network.groups[-1][1]
+        body = [p for _, params in network.groups[:-1] for p in params if p.requires_grad]
+        groups = [{"params": head, "lr": learning_rate}]
+        if body:
+            groups.append({"params": body, "lr": learning_rate / 10})
+        self.optimizer = torch.optim.AdamW(groups, weight_decay=1e-4)
+        weights = np.where(counts > 0, counts.sum() / (classes * np.maximum(counts, 1)), 0.0)
+        self.weights = torch.tensor(weights, dtype=torch.float32)
+
+    def loss(self, output: Any, targets: Any) -> Any:
+        functional = self.torch.nn.functional
+        if self.probabilities:
+            log = self.torch.log(output.clamp_min(1e-7))
+            return functional.nll_loss(log, targets, weight=self.weights)
+        return functional.cross_entropy(output, targets, weight=self.weights)
+
+    def tensor(self, pixels: np.ndarray[Any, Any]) -> Any:
+        return self.torch.from_numpy(scale_pixels(pixels, self.model.card, self.model.input))
+
+    def epoch(
+        self,
+        x: np.ndarray[Any, Any],
+        y: np.ndarray[Any, Any],
+        rng: np.random.Generator,
+        augment: bool,
+    ) -> float:
+        self.network.inference_mode()  # batch norm and dropout as at inference: see the module
+        order = rng.permutation(len(x))
+        total = 0.0
+        for start in range(0, len(x), self.batch_size):
+            batch = order[start : start + self.batch_size]
+            pixels = _augment(x[batch], rng) if augment else x[batch]
+            targets = self.torch.from_numpy(y[batch])
+            loss = self.loss(self.network(self.tensor(pixels)), targets)
+            self.optimizer.zero_grad()
+            loss.backward()
+            self.optimizer.step()
+            total += float(loss.detach()) * len(batch)
+        return total / len(x)
+
+    def evaluate(self, x: np.ndarray[Any, Any], y: np.ndarray[Any, Any]) -> tuple[float, float]:
+        outputs = []
+        with self.torch.no_grad():
+            for start in range(0, len(x), 64):
+                outputs.append(self.network(self.tensor(x[start : start + 64])))
+            output = self.torch.cat(outputs)
+            loss = float(self.loss(output, self.torch.from_numpy(y)))
+        accuracy = float((output.argmax(dim=-1).numpy() == y).mean())
+        return loss, accuracy
+
+    def snapshot(self) -> Any:
+        return [p.detach().clone() for _, params in self.network.groups for p in params]
+
+    def restore(self, state: Any) -> None:
+        params = [p for _, group in self.network.groups for p in group]
+        with self.torch.no_grad():
+            for param, saved in zip(params, state, strict=True):
+                param.copy_(saved)
+
+
+def _augment(pixels: np.ndarray[Any, Any], rng: np.random.Generator) -> np.ndarray[Any, Any]:
+    """Flip, crop 80-100 % of the side and resize back, brightness ±10 %: per image."""
+    out = np.empty_like(pixels)
+    height, width = pixels.shape[1:3]
+    for i, image in enumerate(pixels):
+        if rng.random() < 0.5:
+            image = image[:, ::-1]
+        side = rng.uniform(0.8, 1.0)
+        crop_h, crop_w = max(1, int(height * side)), max(1, int(width * side))
+        top = int(rng.integers(0, height - crop_h + 1))
+        left = int(rng.integers(0, width - crop_w + 1))
+        patch = np.ascontiguousarray(image[top : top + crop_h, left : left + crop_w])
+        resized = Image.fromarray(patch.squeeze(-1) if patch.shape[-1] == 1 else patch).resize(
+            (width, height), Image.Resampling.BILINEAR
+        )
+        array = np.asarray(resized, dtype=np.float32).reshape(height, width, -1)
+        out[i] = np.clip(array * rng.uniform(0.9, 1.1), 0, 255).astype(np.uint8)
+    return out
+
+
+def _export(
+    network: _Network,
+    check: np.ndarray[Any, Any],
+    target: Path,
+    card: dict[str, Any],
+    settings: Settings,
+) -> None:
+    """Export to ONNX with the card inside; refuse a model that disagrees with the network."""
+    torch = _torch()
+    onnx = import_optional("onnx", extra="torch", purpose="write ONNX models")
+    network.inference_mode()
+    sample = check[:2] if len(check) >= 2 else np.concatenate([check, check])
+    network.export(sample, target)
+    model = onnx.load(str(target))
+    entry = model.metadata_props.add()
+    entry.key, entry.value = CARD_METADATA_KEY, json.dumps(card)
+    onnx.save(model, str(target))
+    runtime = OnnxRuntime(target, RuntimeOptions(cache_dir=settings.cache_dir))
+    try:
+        actual = runtime.run({runtime.inputs[0].name: check})[0]
+    finally:
+        runtime.close()
+    with torch.no_grad():
+        expected = network(torch.from_numpy(check)).numpy()
+    worst = outputs_agree(actual, expected)
+    if worst is not None:
+        raise ModelConversionError(
+            f"The exported model disagrees with the fine-tuned network (largest difference "
+            f"{worst:.3g}); not registered."
+        )
