@@ -12,9 +12,14 @@ from localvision.api import resolve_model
 from localvision.config import Settings
 from localvision.errors import InvalidInputError
 from localvision.evaluation import evaluate, html_report
+from localvision.images import decode_image
+from localvision.models.onnx import OnnxRuntime
+from localvision.models.preprocess import to_tensor
+from localvision.models.runtime import RuntimeOptions
 from localvision.registry import Registry
 from localvision.training.dataset import load_dataset, split
-from localvision.training.train import train
+from localvision.training.graph import cut_backbone
+from localvision.training.train import open_backbone, train
 
 pytest.importorskip("onnx", reason="the train extra cuts ONNX graphs")
 CLASSES = ("circles", "squares", "crosses")
@@ -80,6 +85,27 @@ def test_trained_head_generalises_to_held_out_images(trained, shapes: Path) -> N
     assert result.entry.lineage["base"] == "mobilenet"
     assert result.entry.lineage["classes"] == ["circles", "crosses", "squares"]
     assert result.entry.card["labels"] == ["circles", "crosses", "squares"]
+    # The base's scaling was folded into the graph: the trained model takes uint8 pixels.
+    assert result.entry.card["input_range"] == "0..255" and result.entry.card["mean"] is None
+
+
+def test_folded_pixel_scaling_gives_the_features_numpy_scaling_gives(trained, shapes: Path) -> None:  # type: ignore[no-untyped-def]
+    settings, _ = trained
+    model = resolve_model("mobilenet", settings)
+    backbone = open_backbone(model, "mobilenet", settings)
+    assert backbone.runtime.inputs[0].dtype == np.uint8 and backbone.card.mean is None
+    unfolded = settings.cache_dir / "unfolded.onnx"
+    cut_backbone(model.runtime.path, unfolded)
+    plain = OnnxRuntime(unfolded, RuntimeOptions(cache_dir=settings.cache_dir))
+    images = [decode_image(p) for p in sorted((shapes / "holdout").rglob("*.jpg"))[:6]]
+    pixels = np.stack([to_tensor(i, backbone.card, backbone.runtime.inputs[0]) for i in images])
+    floats = np.stack([to_tensor(i, model.card, model.input) for i in images])
+    assert pixels.dtype == np.uint8 and floats.dtype == np.float32
+    folded = backbone.runtime.run({backbone.runtime.inputs[0].name: pixels})[0]
+    reference = plain.run({plain.inputs[0].name: floats})[0]
+    np.testing.assert_allclose(folded, reference, atol=1e-4)
+    for runtime in (backbone.runtime, plain, model):
+        runtime.close()
 
 
 def test_a_second_run_reuses_cached_features_and_is_deterministic(trained, shapes: Path) -> None:  # type: ignore[no-untyped-def]

@@ -105,6 +105,8 @@ class OnnxRuntime:
         so.log_severity_level = 3
         if options.threads:
             so.intra_op_num_threads = options.threads
+        if not options.spin:
+            so.add_session_config_entry("session.intra_op.allow_spinning", "0")
         providers = choose_providers(options.providers)
         try:
             self._session: Any = ort.InferenceSession(str(path), so, providers=providers)

@@ -20,6 +20,7 @@ from .runtime import TensorSpec
 __all__ = [
     "LETTERBOX_FILL",
     "crop_box",
+    "input_affine",
     "input_pixels",
     "letterbox_geometry",
     "min_side_needed",
@@ -83,6 +84,8 @@ def scale_pixels(
 
 
 def _resize(image: Image.Image, target: tuple[int, int], mode: ResizeMode) -> Image.Image:
+    if image.size == target:  # every mode keeps an image that is already the input size
+        return image
     if mode == ResizeMode.STRETCH:
         return image.resize(target, Image.Resampling.BILINEAR)
     if mode == ResizeMode.CENTER_CROP:
@@ -103,7 +106,9 @@ def letterbox_geometry(
     return scale, inner, offset
 
 
-def _affine(card: ModelCard, channels: int) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+def input_affine(
+    card: ModelCard, channels: int
+) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
     """Per-channel ``(a, b)`` such that the model's input is ``pixel * a + b``.
 
     Folding range scaling and mean/std into one multiply-add keeps pre-processing to two
@@ -132,7 +137,7 @@ def _scale(
             return (array.astype(np.int16) - 128).astype(np.int8)
         return np.ascontiguousarray(array, dtype=spec.dtype)
     channels = array.shape[channel_axis]
-    a, b = _affine(card, channels)
+    a, b = input_affine(card, channels)
     shape = [1] * array.ndim
     shape[channel_axis] = channels
     values = np.empty(array.shape, dtype=np.float32)

@@ -43,6 +43,8 @@ class RuntimeOptions:
 
     ``input_size`` is ``(height, width)`` from the card, used when a format carries no input
     shape of its own (TorchScript, pickled modules) and must be traced to convert it.
+    ``spin`` lets ONNX Runtime's worker threads busy-wait between runs (lower latency); turn it
+    off where other threads need the same cores, as when training decodes images alongside.
     """
 
     cache_dir: Path
@@ -50,6 +52,7 @@ class RuntimeOptions:
     threads: int | None = None
     allow_pickle: bool = False
     input_size: tuple[int, int] | None = None
+    spin: bool = True
     extra: Mapping[str, Any] = field(default_factory=dict)
 
 

@@ -18,7 +18,7 @@ import numpy as np
 from ..errors import LocalVisionError
 from ..files import atomic_path
 from ..images import ImageLimits, decode_image
-from ..models.model import Model
+from ..models.card import ModelCard
 from ..models.onnx import OnnxRuntime
 from ..models.preprocess import min_side_needed, to_tensor
 
@@ -26,11 +26,12 @@ __all__ = ["FeatureExtractor"]
 
 
 class FeatureExtractor:
-    """Runs images through ``backbone`` (a cut ONNX model) with ``model``'s pre-processing."""
+    """Runs images through ``backbone`` (a cut ONNX model), pre-processed as ``card`` says."""
 
     def __init__(
         self,
-        model: Model,
+        card: ModelCard,
+        channels: int,
         backbone: OnnxRuntime,
         backbone_sha: str,
         cache: Path,
@@ -38,7 +39,8 @@ class FeatureExtractor:
         limits: ImageLimits,
         batch_size: int = 32,
     ) -> None:
-        self.model = model
+        self.card = card
+        self.channels = channels
         self.backbone = backbone
         self.cache = cache / "features" / backbone_sha
         self.limits = limits
@@ -95,10 +97,8 @@ class FeatureExtractor:
 
     def prepare(self, path: Path) -> np.ndarray[Any, Any] | str:
         try:
-            image = decode_image(
-                path, limits=self.limits, min_side=min_side_needed(self.model.card)
-            )
-            return to_tensor(image, self.model.card, self.model.input, self.model.channels)
+            image = decode_image(path, limits=self.limits, min_side=min_side_needed(self.card))
+            return to_tensor(image, self.card, self.backbone.inputs[0], self.channels)
         except LocalVisionError as exc:
             return exc.message
 

@@ -20,6 +20,7 @@ from ..optional import import_optional
 __all__ = ["FEATURES", "cut_backbone", "merge_head"]
 
 FEATURES = "localvision_features"
+PIXELS = "pixels"
 PROBABILITIES = "probabilities"
 _PRODUCTS = {"Gemm", "MatMul", "QLinearMatMul", "MatMulInteger", "QGemm"}
 _HEAD_TAIL = {
@@ -44,9 +45,18 @@ def _onnx() -> Any:
     return import_optional("onnx", extra="train", purpose="train on top of an ONNX model")
 
 
-def cut_backbone(source: Path, target: Path, *, tensor: str | None = None) -> tuple[str, str]:
+def cut_backbone(
+    source: Path,
+    target: Path,
+    *,
+    tensor: str | None = None,
+    pixels: tuple[np.ndarray[Any, Any], np.ndarray[Any, Any], int] | None = None,
+) -> tuple[str, str]:
     """Write ``source`` cut to output float features ``[N, D]`` as ``target``.
 
+    ``pixels`` (per-channel ``a``, ``b`` and the channel axis) makes the cut model take uint8
+    pixels and compute ``pixel * a + b`` itself: inside ONNX Runtime that costs a fraction of
+    doing it in NumPy per image, which matters when images are decoded on the same cores.
     Returns (the tensor it cut at, the name of the features output).
     """
     onnx = _onnx()
@@ -54,6 +64,8 @@ def cut_backbone(source: Path, target: Path, *, tensor: str | None = None) -> tu
 
     model = onnx.load(str(source))
     graph = model.graph
+    if pixels is not None:
+        _take_pixels(graph, *pixels)
     producers = {out: node for node in graph.node for out in node.output}
     node_inputs: dict[str, Any] = {}
     if tensor is None:
@@ -89,6 +101,35 @@ def cut_backbone(source: Path, target: Path, *, tensor: str | None = None) -> tu
     graph.output.append(helper.make_tensor_value_info(FEATURES, TensorProto.FLOAT, None))
     onnx.save(model, str(target))
     return str(tensor), FEATURES
+
+
+def _take_pixels(graph: Any, a: np.ndarray[Any, Any], b: np.ndarray[Any, Any], axis: int) -> None:
+    """Replace the float image input by a uint8 one scaled inside the graph."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    original = graph.input[0]
+    if original.type.tensor_type.elem_type != TensorProto.FLOAT:
+        raise ModelError("Only a float32 image input can be given pixels to scale itself.")
+    rank = len(original.type.tensor_type.shape.dim)
+    shape = [1] * rank
+    shape[axis] = len(a)
+    graph.initializer.extend(
+        [
+            numpy_helper.from_array(a.astype(np.float32).reshape(shape), "localvision_pixel_a"),
+            numpy_helper.from_array(b.astype(np.float32).reshape(shape), "localvision_pixel_b"),
+        ]
+    )
+    scaled = [
+        helper.make_node("Cast", [PIXELS], ["localvision_pixel_f"], to=TensorProto.FLOAT),
+        helper.make_node("Mul", ["localvision_pixel_f", "localvision_pixel_a"], ["lv_px_m"]),
+        helper.make_node("Add", ["lv_px_m", "localvision_pixel_b"], [original.name]),
+    ]
+    for node in reversed(scaled):
+        graph.node.insert(0, node)
+    pixel_input = helper.make_tensor_value_info(PIXELS, TensorProto.UINT8, None)
+    pixel_input.type.tensor_type.shape.CopyFrom(original.type.tensor_type.shape)
+    graph.input.remove(original)
+    graph.input.insert(0, pixel_input)
 
 
 def merge_head(

@@ -14,7 +14,7 @@ import hashlib
 import json
 import tempfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,18 +25,20 @@ from ..config import Settings
 from ..errors import InvalidInputError, ModelConversionError, ModelError
 from ..files import sha256_file
 from ..images import ImageLimits
-from ..models.card import CardFields, ModelCard
+from ..models.card import CardFields, InputRange, Layout, ModelCard
 from ..models.model import Model
 from ..models.onnx import CARD_METADATA_KEY, OnnxRuntime
+from ..models.preprocess import input_affine
 from ..models.runtime import RuntimeOptions
 from ..models.tflite import LiteRtRuntime, as_onnx
+from ..optional import import_optional
 from ..registry import ModelVersion, Registry
 from .dataset import Dataset, find_duplicates, split
 from .features import FeatureExtractor
 from .graph import cut_backbone, merge_head
 from .head import HeadTrainer
 
-__all__ = ["TrainResult", "train"]
+__all__ = ["Backbone", "TrainResult", "open_backbone", "train"]
 
 _PREPROCESSING = ("input_size", "layout", "channel_order", "input_range", "mean", "std", "resize")
 
@@ -74,29 +76,10 @@ def train(
     options = RuntimeOptions(
         cache_dir=cache, providers=settings.providers, threads=settings.threads
     )
-    source = _onnx_source(model, base, options)
-    backbone_sha = hashlib.sha256(
-        (sha256_file(source) + (feature_tensor or "")).encode()
-    ).hexdigest()
-    backbone_path = cache / "backbones" / f"{backbone_sha}.onnx"
-    backbone_path.parent.mkdir(parents=True, exist_ok=True)
-    cut_record = backbone_path.with_suffix(".tensor")
-    if not backbone_path.is_file() or not cut_record.is_file():
-        cut_at, _ = cut_backbone(source, backbone_path, tensor=feature_tensor)
-        cut_record.write_text(cut_at, encoding="utf-8")
-    cut_at = cut_record.read_text(encoding="utf-8")
-    backbone = OnnxRuntime(backbone_path, options)
-
+    backbone = open_backbone(model, base, settings, feature_tensor=feature_tensor)
     train_set, validation = split(data, validation_fraction, seed)
     duplicates = find_duplicates(train_set, validation)
-    extractor = FeatureExtractor(
-        model,
-        backbone,
-        backbone_sha,
-        cache,
-        limits=ImageLimits(settings.max_image_bytes, settings.max_image_pixels),
-        batch_size=min(64, settings.batch_size * 2),
-    )
+    extractor = backbone.extractor(settings)
     samples = train_set.samples + validation.samples
     advance = progress("extracting features", len(samples), 0) if progress else None
     vectors, skipped, hits = extractor.extract([s.path for s in samples], advance)
@@ -130,11 +113,11 @@ def train(
         classes=len(data.classes),
     )
     metrics = _metrics(head, x_train, y_train, x_val, y_val, multi)
-    card = derived_card(model.card, data.classes, "none", multi_label=multi)
+    card = derived_card(backbone.card, data.classes, "none", multi_label=multi)
     with tempfile.TemporaryDirectory(dir=cache) as tmp:
         merged = Path(tmp) / f"{name}.onnx"
         merge_head(
-            backbone_path,
+            backbone.path,
             head.folded(),
             merged,
             multi_label=multi,
@@ -144,7 +127,7 @@ def train(
             merged,
             options,
             x_val if len(x_val) else x_train,
-            backbone,
+            backbone.runtime,
             extractor,
             head,
             samples,
@@ -153,7 +136,7 @@ def train(
         lineage = {
             "base": base,
             "base_sha256": sha256_file(model.path),
-            "feature_tensor": cut_at,
+            "feature_tensor": backbone.cut_at,
             "dataset_fingerprint": data.fingerprint(),
             "classes": list(data.classes),
             "hyperparameters": {
@@ -174,7 +157,7 @@ def train(
             license=model.card.license,
         )
     model.close()
-    backbone.close()
+    backbone.runtime.close()
     return TrainResult(
         entry=entry,
         metrics=metrics,
@@ -182,6 +165,65 @@ def train(
         duplicates=duplicates,
         warnings=data.warnings(),
         cache_hits=hits,
+    )
+
+
+@dataclass
+class Backbone:
+    """A base cut before its head, ready to extract features.
+
+    ``card`` is how images must be prepared for it: when the base takes float input, the
+    pixel scaling is folded into the graph and ``card`` asks for raw uint8 pixels.
+    """
+
+    runtime: OnnxRuntime
+    path: Path
+    sha256: str
+    cut_at: str
+    card: ModelCard
+    channels: int
+
+    def extractor(self, settings: Settings, batch_size: int | None = None) -> FeatureExtractor:
+        return FeatureExtractor(
+            self.card,
+            self.channels,
+            self.runtime,
+            self.sha256,
+            settings.cache_dir,
+            limits=ImageLimits(settings.max_image_bytes, settings.max_image_pixels),
+            batch_size=batch_size or min(64, settings.batch_size * 2),
+        )
+
+
+def open_backbone(
+    model: Model, base: str, settings: Settings, *, feature_tensor: str | None = None
+) -> Backbone:
+    """Cut ``model`` before its head (once; cached by content) and open the result."""
+    cache = settings.cache_dir
+    options = RuntimeOptions(
+        cache_dir=cache, providers=settings.providers, threads=settings.threads
+    )
+    source = _onnx_source(model, base, options)
+    pixels = _pixel_scaling(model, source)
+    key = sha256_file(source) + (feature_tensor or "") + ("pixels" if pixels else "")
+    digest = hashlib.sha256(key.encode()).hexdigest()
+    path = cache / "backbones" / f"{digest}.onnx"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cut_record = path.with_suffix(".tensor")
+    if not path.is_file() or not cut_record.is_file():
+        cut_at, _ = cut_backbone(source, path, tensor=feature_tensor, pixels=pixels)
+        cut_record.write_text(cut_at, encoding="utf-8")
+    card = model.card
+    if pixels:
+        card = replace(card, input_range=InputRange.RAW, mean=None, std=None)
+    return Backbone(
+        # Images decode on the same cores while the backbone runs: its threads must not spin.
+        runtime=OnnxRuntime(path, replace(options, spin=False)),
+        path=path,
+        sha256=digest,
+        cut_at=cut_record.read_text(encoding="utf-8"),
+        card=card,
+        channels=model.channels,
     )
 
 
@@ -223,6 +265,18 @@ def _onnx_source(model: Model, base: str, options: RuntimeOptions) -> Path:
             hint="Use an ONNX, TFLite, Keras or PyTorch classifier as the base.",
         )
     return runtime.path
+
+
+def _pixel_scaling(model: Model, source: Path) -> tuple[Any, Any, int] | None:
+    """``(a, b, channel axis)`` to fold into a float-input backbone, or None to keep it."""
+    onnx = import_optional("onnx", extra="train", purpose="train on top of an ONNX model")
+    graph_input = onnx.load(str(source), load_external_data=False).graph.input[0]
+    if graph_input.type.tensor_type.elem_type != onnx.TensorProto.FLOAT:
+        return None
+    if len(graph_input.type.tensor_type.shape.dim) != 4:
+        return None
+    a, b = input_affine(model.card, model.channels)
+    return a, b, 1 if model.card.layout == Layout.NCHW else 3
 
 
 def _metrics(
