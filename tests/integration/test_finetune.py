@@ -11,7 +11,7 @@ import pytest
 
 from localvision.api import resolve_model
 from localvision.config import Settings
-from localvision.errors import InvalidInputError, ModelError
+from localvision.errors import InvalidInputError, InvalidParameterError, ModelError
 from localvision.evaluation import evaluate
 from localvision.registry import Registry
 from localvision.training.dataset import Dataset, load_dataset
@@ -128,6 +128,8 @@ def test_finetuning_learns_a_new_task_and_trains_only_the_unfrozen_layers(
     assert result.history == [vars(r) for r in reports]
     lineage = result.entry.lineage
     assert lineage["method"] == "finetune" and lineage["head"] == "fc"
+    expected = "cuda" if torch.cuda.is_available() else "cpu"  # device="auto"
+    assert lineage["device"].startswith(expected)
     assert lineage["trained_layers"] == ["conv3", "fc"]
     model = resolve_model(result.entry.ref, bases)
     assert model.format.name == "onnx" and model.card.labels == ("round", "straight")
@@ -201,3 +203,5 @@ def test_finetuning_refuses_what_it_cannot_train(
     csv.write_text("file,label\n" + "\n".join(rows) + "\n")
     with pytest.raises(InvalidInputError, match="one label per image"):
         finetune(load_dataset(tmp_path, csv_file=csv), base="tiny", name="x", settings=bases)
+    with pytest.raises(InvalidParameterError, match="cannot use device 'cuda:99'"):
+        finetune(data, base="tiny", name="x", settings=bases, device="cuda:99")

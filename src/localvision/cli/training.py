@@ -52,6 +52,10 @@ def train_command(
     learning_rate: Annotated[
         float, typer.Option(min=1e-7, max=1.0, help="The head's learning rate (finetune).")
     ] = 1e-3,
+    device: Annotated[
+        str,
+        typer.Option(help="auto (a CUDA GPU if PyTorch sees one), cpu, cuda, cuda:1 (finetune)."),
+    ] = "auto",
     seed: Annotated[int, typer.Option()] = 0,
     validation: Annotated[float, typer.Option(help="Share of each class held out.")] = 0.2,
     feature_tensor: Annotated[
@@ -107,6 +111,7 @@ def train_command(
                     epochs=epochs or 15,
                     unfreeze=unfreeze,
                     learning_rate=learning_rate,
+                    device=device,
                     seed=seed,
                     validation_fraction=validation,
                     progress=progress,

@@ -18,13 +18,15 @@ training data. It needs the model itself, not an export: TorchScript (``torch.ji
   files and duplicate report. Light augmentation on training images: horizontal flips, random
   crops of 80-100 % of the side and brightness within ±10 %.
 * **Loop.** AdamW, class-weighted loss, early stopping on the validation loss (best weights
-  kept), one report per epoch; deterministic for a given seed on one machine.
+  kept), one report per epoch; deterministic for a given seed on one machine. On a CUDA GPU
+  when PyTorch sees one (``device="auto"``), else on the CPU.
 * **Result.** One ONNX file, checked against the trained network on the validation images,
   registered with its card, metrics and lineage.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import tempfile
@@ -40,7 +42,13 @@ from PIL import Image
 
 from ..api import resolve_model
 from ..config import Settings
-from ..errors import InvalidInputError, LocalVisionError, ModelConversionError, ModelError
+from ..errors import (
+    InvalidInputError,
+    InvalidParameterError,
+    LocalVisionError,
+    ModelConversionError,
+    ModelError,
+)
 from ..files import sha256_file
 from ..images import ImageLimits, decode_image
 from ..models.card import OutputActivation
@@ -56,7 +64,7 @@ from ..registry import Registry
 from .dataset import Dataset, find_duplicates, split
 from .train import TrainResult, derived_card, require_classes
 
-__all__ = ["EpochReport", "finetune"]
+__all__ = ["EpochReport", "finetune", "resolve_device"]
 
 FORMATS = ("torchscript", "torch_export", "torch_pickle", "keras", "keras_h5")
 
@@ -75,14 +83,28 @@ class EpochReport:
 
 @dataclass
 class _Network:
-    """A trainable module behind one interface, whatever format it came from."""
+    """A trainable module behind one interface, whatever format it came from.
+
+    ``device`` is where its parameters live (``cpu``, ``cuda``, ...); inputs are moved there.
+    """
 
     module: Any
     kind: str  # "module", "program" (a torch.export module) or "keras"
+    device: str = "cpu"
     groups: list[tuple[str, list[Any]]] = field(default_factory=list)  # in order, head last
 
+    def scope(self) -> Any:
+        """Keras places new tensors on its own default device unless told; tell it."""
+        if self.kind == "keras":
+            return import_keras().device(self.device)
+        return contextlib.nullcontext()
+
     def __call__(self, batch: Any) -> Any:
-        output = self.module(batch)
+        torch = _torch()
+        if isinstance(batch, np.ndarray):
+            batch = torch.from_numpy(batch)
+        with self.scope():
+            output = self.module(batch.to(self.device))
         if isinstance(output, list | tuple):
             output = output[0]
         if isinstance(output, dict):
@@ -94,17 +116,38 @@ class _Network:
             self.module.eval()
 
     def export(self, sample: np.ndarray[Any, Any], target: Path) -> None:
+        """Write ONNX at ``target``; the exported model runs anywhere (traced on the CPU)."""
         torch = _torch()
         if self.kind == "program":
+            args = (torch.from_numpy(sample).to(self.device),)
             with torch.no_grad():
                 program = torch.export.export(
-                    self.module,
-                    (torch.from_numpy(sample),),
-                    dynamic_shapes=({0: torch.export.Dim.AUTO},),
+                    self.module, args, dynamic_shapes=({0: torch.export.Dim.AUTO},)
                 )
+            if self.device != "cpu":
+                program = _move_program(program, "cpu")
             export_program(program, (torch.from_numpy(sample),), target)
-        else:
+            return
+        if self.kind == "module":
+            self.module.to("cpu")
+            self.device = "cpu"
+        with self.scope():
             export_module(self.module, sample, target)
+
+
+def resolve_device(requested: str) -> str:
+    """``auto`` means the first CUDA GPU when PyTorch sees one, else the CPU."""
+    torch = _torch()
+    if requested == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        torch.zeros(1, device=requested)
+    except (RuntimeError, AssertionError, ValueError) as exc:
+        raise InvalidParameterError(
+            f"PyTorch cannot use device {requested!r} here: {str(exc).splitlines()[0]}",
+            hint="Use --device auto (a CUDA GPU when there is one) or --device cpu.",
+        ) from exc
+    return requested
 
 
 def finetune(
@@ -121,6 +164,7 @@ def finetune(
     seed: int = 0,
     validation_fraction: float = 0.2,
     augment: bool = True,
+    device: str = "auto",
     progress: Callable[[str, int, int], Callable[[int], None]] | None = None,
     on_epoch: Callable[[EpochReport], None] | None = None,
 ) -> TrainResult:
@@ -132,11 +176,12 @@ def finetune(
             hint="Use --method head, which trains multi-label heads.",
         )
     torch = _torch()
+    device = resolve_device(device)
     model = resolve_model(base, settings)
     try:
         if model.card.task != "classify":
             raise ModelError(f"{base} is a {model.card.task} model; training needs a classifier.")
-        network = _load_network(model, base)
+        network = _load_network(model, base, device)
         torch.manual_seed(seed)
         rng = np.random.default_rng(seed)
         train_set, validation = split(data, validation_fraction, seed)
@@ -220,6 +265,7 @@ def finetune(
                 "augment": augment,
                 "validation_fraction": validation_fraction,
             },
+            "device": _describe(device),
             "seed": seed,
         }
         with tempfile.TemporaryDirectory(dir=settings.cache_dir) as tmp:
@@ -251,7 +297,7 @@ def _torch() -> Any:
     return import_optional("torch", extra="torch", purpose="fine-tune models")
 
 
-def _load_network(model: Model, base: str) -> _Network:
+def _load_network(model: Model, base: str, device: str) -> _Network:
     torch = _torch()
     fmt = model.format.name
     path = str(model.path)
@@ -262,13 +308,32 @@ def _load_network(model: Model, base: str) -> _Network:
         )
     with quiet():
         if fmt == "torchscript":
-            return _Network(torch.jit.load(path, map_location="cpu"), "module")
+            return _Network(torch.jit.load(path, map_location=device), "module", device)
         if fmt == "torch_export":
-            return _Network(torch.export.load(path).module(), "program")
+            program = torch.export.load(path)
+            if device != "cpu":
+                program = _move_program(program, device)
+            return _Network(program.module(), "program", device)
         if fmt == "torch_pickle":  # resolve_model has already refused it unless allowed
-            return _Network(torch.load(path, map_location="cpu", weights_only=False), "module")
+            module = torch.load(path, map_location=device, weights_only=False)
+            return _Network(module, "module", device)
         keras = import_keras()
-        return _Network(keras.models.load_model(path, compile=False, safe_mode=True), "keras")
+        with keras.device(device):
+            loaded = keras.models.load_model(path, compile=False, safe_mode=True)
+        return _Network(loaded, "keras", device)
+
+
+def _move_program(program: Any, device: str) -> Any:
+    """An exported program with its parameters, buffers and constants on ``device``."""
+    passes = import_optional("torch.export.passes", extra="torch", purpose="move programs")
+    return passes.move_to_device_pass(program, device)
+
+
+def _describe(device: str) -> str:
+    torch = _torch()
+    if device.startswith("cuda"):
+        return f"{device} ({torch.cuda.get_device_name(torch.device(device))})"
+    return device
 
 
 def _prepare(
@@ -309,7 +374,7 @@ def _ends_in_probabilities(network: _Network, model: Model, sample: np.ndarray[A
     torch = _torch()
     network.inference_mode()
     with torch.no_grad():
-        output = network(torch.from_numpy(sample)).numpy()
+        output = network(sample).cpu().numpy()
     rows = output.sum(axis=-1)
     return bool((output >= 0).all() and (output <= 1).all() and np.allclose(rows, 1, atol=1e-3))
 
@@ -323,19 +388,20 @@ def _replace_head(network: _Network, classes: int, sample: np.ndarray[Any, Any])
         if not dense:
             raise ModelError("The Keras model has no Dense layer to replace with a new head.")
         old = dense[-1]
-        new = layers.Dense(
-            classes,
-            activation=old.activation,
-            kernel_initializer="zeros",
-            name=f"{old.name}_finetuned",
-        )
-        outputs = new(old.input)
-        network.module = type(network.module)(network.module.inputs, outputs)
+        with network.scope():
+            new = layers.Dense(
+                classes,
+                activation=old.activation,
+                kernel_initializer="zeros",
+                name=f"{old.name}_finetuned",
+            )
+            outputs = new(old.input)
+            network.module = type(network.module)(network.module.inputs, outputs)
         network.groups = _keras_groups(network.module)
         return str(old.name)
     network.inference_mode()
     with torch.no_grad():
-        width = network(torch.from_numpy(sample)).shape[-1]
+        width = network(sample).shape[-1]
     named = list(network.module.named_parameters())
     candidates = [n for n, p in named if p.ndim == 2 and p.shape[0] == width]
     if not candidates:
@@ -348,10 +414,11 @@ def _replace_head(network: _Network, classes: int, sample: np.ndarray[Any, Any])
     features = dict(named)[weight_name].shape[1]
     # Zeros: every class starts at the same score, so a softmax after the head starts
     # unsaturated and passes gradients (random weights on large features can saturate it).
-    setattr(owner, attribute, torch.nn.Parameter(torch.zeros(classes, features)))
+    zeros = torch.zeros(classes, features, device=network.device)
+    setattr(owner, attribute, torch.nn.Parameter(zeros))
     bias_name = f"{owner_path}.bias" if owner_path else "bias"
     if bias_name in dict(named):
-        owner.bias = torch.nn.Parameter(torch.zeros(classes))
+        owner.bias = torch.nn.Parameter(torch.zeros(classes, device=network.device))
     groups: dict[str, list[Any]] = {}
     for param_name, param in network.module.named_parameters():
         groups.setdefault(param_name.rpartition(".")[0] or param_name, []).append(param)
@@ -410,7 +477,7 @@ class _Trainer:
             groups.append({"params": body, "lr": learning_rate / 10})
         self.optimizer = torch.optim.AdamW(groups, weight_decay=1e-4)
         weights = np.where(counts > 0, counts.sum() / (classes * np.maximum(counts, 1)), 0.0)
-        self.weights = torch.tensor(weights, dtype=torch.float32)
+        self.weights = torch.tensor(weights, dtype=torch.float32, device=network.device)
 
     def loss(self, output: Any, targets: Any) -> Any:
         functional = self.torch.nn.functional
@@ -420,7 +487,8 @@ class _Trainer:
         return functional.cross_entropy(output, targets, weight=self.weights)
 
     def tensor(self, pixels: np.ndarray[Any, Any]) -> Any:
-        return self.torch.from_numpy(scale_pixels(pixels, self.model.card, self.model.input))
+        scaled = scale_pixels(pixels, self.model.card, self.model.input)
+        return self.torch.from_numpy(scaled).to(self.network.device)
 
     def epoch(
         self,
@@ -431,17 +499,31 @@ class _Trainer:
     ) -> float:
         self.network.inference_mode()  # batch norm and dropout as at inference: see the module
         order = rng.permutation(len(x))
-        total = 0.0
-        for start in range(0, len(x), self.batch_size):
-            batch = order[start : start + self.batch_size]
-            pixels = _augment(x[batch], rng) if augment else x[batch]
-            targets = self.torch.from_numpy(y[batch])
-            loss = self.loss(self.network(self.tensor(pixels)), targets)
-            self.optimizer.zero_grad()
-            loss.backward()
-            self.optimizer.step()
-            total += float(loss.detach()) * len(batch)
-        return total / len(x)
+        batches = [order[i : i + self.batch_size] for i in range(0, len(x), self.batch_size)]
+        # Each batch augments with its own seed, drawn here in order, so the run is the same
+        # whichever thread prepares it; two batches are prepared ahead of the one training.
+        seeds = rng.integers(0, 2**63, len(batches))
+
+        def prepare(number: int) -> np.ndarray[Any, Any]:
+            pixels = x[batches[number]]
+            if augment:
+                pixels = _augment(pixels, np.random.default_rng(int(seeds[number])))
+            return scale_pixels(pixels, self.model.card, self.model.input)
+
+        total = self.torch.zeros((), device=self.network.device)
+        with ThreadPoolExecutor(2) as pool:
+            ahead = [pool.submit(prepare, n) for n in range(min(2, len(batches)))]
+            for number, batch in enumerate(batches):
+                inputs = self.torch.from_numpy(ahead.pop(0).result()).to(self.network.device)
+                if number + 2 < len(batches):
+                    ahead.append(pool.submit(prepare, number + 2))
+                targets = self.torch.from_numpy(y[batch]).to(self.network.device)
+                loss = self.loss(self.network(inputs), targets)
+                self.optimizer.zero_grad()
+                loss.backward()
+                self.optimizer.step()
+                total += loss.detach() * len(batch)  # no GPU sync per step
+        return float(total) / len(x)
 
     def evaluate(self, x: np.ndarray[Any, Any], y: np.ndarray[Any, Any]) -> tuple[float, float]:
         outputs = []
@@ -449,8 +531,8 @@ class _Trainer:
             for start in range(0, len(x), 64):
                 outputs.append(self.network(self.tensor(x[start : start + 64])))
             output = self.torch.cat(outputs)
-            loss = float(self.loss(output, self.torch.from_numpy(y)))
-        accuracy = float((output.argmax(dim=-1).numpy() == y).mean())
+            loss = float(self.loss(output, self.torch.from_numpy(y).to(self.network.device)))
+        accuracy = float((output.argmax(dim=-1).cpu().numpy() == y).mean())
         return loss, accuracy
 
     def snapshot(self) -> Any:
@@ -506,7 +588,7 @@ def _export(
     finally:
         runtime.close()
     with torch.no_grad():
-        expected = network(torch.from_numpy(check)).numpy()
+        expected = network(check).cpu().numpy()
     worst = outputs_agree(actual, expected)
     if worst is not None:
         raise ModelConversionError(
