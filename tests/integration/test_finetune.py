@@ -169,7 +169,8 @@ def test_keras_bases_fine_tune_on_the_torch_backend(regrouped: Path, tmp_path: P
     x = keras.layers.Conv2D(16, 3, strides=2, activation="relu", name="conv1")(x)
     x = keras.layers.Conv2D(32, 3, strides=2, activation="relu", name="conv2")(x)
     x = keras.layers.GlobalAveragePooling2D()(x)
-    outputs = keras.layers.Dense(5, activation="softmax", name="classifier")(x)
+    x = keras.layers.Dense(5, name="classifier")(x)
+    outputs = keras.layers.Activation("softmax", name="probabilities")(x)  # kept after the head
     keras.Model(inputs, outputs).save(tmp_path / "tiny.keras")
     settings = Settings(home=tmp_path / "home")
     Registry(settings.home).add("k", tmp_path / "tiny.keras", format_name="keras", card=CARD)

@@ -9,7 +9,8 @@ training data. It needs the model itself, not an export: TorchScript (``torch.ji
 
 * **Head.** The base's last dense layer (the last ``[classes, features]`` weight for PyTorch,
   the last ``Dense`` for Keras) is replaced by a fresh one with your classes; whatever follows it
-  (a softmax) stays, so the exported model answers the way the base did.
+  (a softmax; for Keras, weightless layers only) stays, so the exported model answers the way
+  the base did.
 * **What trains.** Parameters are grouped by the layer that owns them; the head and the
   ``unfreeze`` layers before it train (the layers next to the head at a tenth of the learning
   rate), the rest stays frozen. Batch-norm statistics and dropout stay in inference mode, which
@@ -174,6 +175,11 @@ def finetune(
         raise InvalidInputError(
             "Fine-tuning takes one label per image; this dataset has images with several.",
             hint="Use --method head, which trains multi-label heads.",
+        )
+    if unfreeze < 0 or epochs < 1 or batch_size < 1 or not 0 < learning_rate < 1:
+        raise InvalidParameterError(
+            "Fine-tuning needs unfreeze >= 0, epochs >= 1, batch_size >= 1 and a learning "
+            f"rate between 0 and 1 (got {unfreeze}, {epochs}, {batch_size}, {learning_rate})."
         )
     torch = _torch()
     device = resolve_device(device)
@@ -388,6 +394,12 @@ def _replace_head(network: _Network, classes: int, sample: np.ndarray[Any, Any])
         if not dense:
             raise ModelError("The Keras model has no Dense layer to replace with a new head.")
         old = dense[-1]
+        after = network.module.layers[network.module.layers.index(old) + 1 :]
+        if any(layer.weights for layer in after):
+            raise ModelError(
+                f"Layers with weights follow {old.name!r}, the last Dense layer; fine-tuning "
+                "replaces the last Dense layer and keeps only weightless layers after it."
+            )
         with network.scope():
             new = layers.Dense(
                 classes,
@@ -396,8 +408,10 @@ def _replace_head(network: _Network, classes: int, sample: np.ndarray[Any, Any])
                 name=f"{old.name}_finetuned",
             )
             outputs = new(old.input)
+            for layer in after:  # a trailing Activation("softmax") and the like stay
+                outputs = layer(outputs)
             network.module = type(network.module)(network.module.inputs, outputs)
-        network.groups = _keras_groups(network.module)
+        network.groups = _keras_groups(network.module, new.name)
         return str(old.name)
     network.inference_mode()
     with torch.no_grad():
@@ -428,15 +442,13 @@ def _replace_head(network: _Network, classes: int, sample: np.ndarray[Any, Any])
     return str(owner_path or weight_name)
 
 
-def _keras_groups(model: Any) -> list[tuple[str, list[Any]]]:
+def _keras_groups(model: Any, head: str) -> list[tuple[str, list[Any]]]:
     """Keras-on-torch parameters (``_torch_params.<layer>/<variable>``) grouped by layer."""
     groups: dict[str, list[Any]] = {}
     for param_name, param in model.named_parameters():
         layer = param_name.removeprefix("_torch_params.").split("/")[0]
         groups.setdefault(layer, []).append(param)
-    head = model.layers[-1].name
-    if head in groups:
-        groups[head] = groups.pop(head)  # last, whatever order the layers were tracked in
+    groups[head] = groups.pop(head)  # last, whatever order the layers were tracked in
     return list(groups.items())
 
 

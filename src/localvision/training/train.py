@@ -134,6 +134,7 @@ def train(
             vectors,
         )
         lineage = {
+            "method": "head",
             "base": base,
             "base_sha256": sha256_file(model.path),
             "feature_tensor": backbone.cut_at,
