@@ -127,7 +127,13 @@ class TfliteGraph:
     MobileNets cover the quantized path.
     """
 
-    def __init__(self, input_shape: tuple[int, ...]) -> None:
+    def __init__(
+        self,
+        input_shape: tuple[int, ...],
+        *,
+        dtype: type = np.float32,
+        quant: tuple[list[float], list[int], int] | None = None,
+    ) -> None:
         from ai_edge_litert import schema_py_generated as schema
 
         self.schema = schema
@@ -137,19 +143,36 @@ class TfliteGraph:
         self.model.operatorCodes = []
         self.graph = schema.SubGraphT()
         self.graph.tensors, self.graph.operators = [], []
-        self.graph.inputs = [self.tensor(input_shape, "input")]
+        self.graph.inputs = [self.tensor(input_shape, "input", dtype=dtype, quant=quant)]
         self.rng = np.random.default_rng(0)
 
-    def tensor(self, shape: tuple[int, ...], name: str, data: np.ndarray | None = None) -> int:
+    def tensor(
+        self,
+        shape: tuple[int, ...],
+        name: str,
+        data: np.ndarray | None = None,
+        *,
+        dtype: type = np.float32,
+        quant: tuple[list[float], list[int], int] | None = None,
+    ) -> int:
+        """A tensor (a constant when ``data`` is given); ``quant`` is (scales, zero points,
+        axis) for a quantized one."""
+        types = {
+            np.float32: self.schema.TensorType.FLOAT32,
+            np.int32: self.schema.TensorType.INT32,
+            np.int8: self.schema.TensorType.INT8,
+            np.uint8: self.schema.TensorType.UINT8,
+            np.float16: self.schema.TensorType.FLOAT16,
+        }
         tensor = self.schema.TensorT()
         tensor.shape = list(shape)
         tensor.name = name
-        tensor.type = (
-            self.schema.TensorType.INT32
-            if data is not None and data.dtype == np.int32
-            else self.schema.TensorType.FLOAT32
-        )
+        tensor.type = types[data.dtype.type if data is not None else dtype]
         tensor.buffer = 0
+        if quant is not None:
+            params = self.schema.QuantizationParametersT()
+            params.scale, params.zeroPoint, params.quantizedDimension = quant
+            tensor.quantization = params
         if data is not None:
             buffer = self.schema.BufferT()
             buffer.data = np.frombuffer(np.ascontiguousarray(data).tobytes(), np.uint8)
@@ -167,6 +190,9 @@ class TfliteGraph:
         inputs: list[int],
         output_shape: tuple[int, ...],
         options: tuple[str, dict[str, object]] | None = None,
+        *,
+        dtype: type = np.float32,
+        quant: tuple[list[float], list[int], int] | None = None,
     ) -> int:
         builtin = getattr(self.schema.BuiltinOperator, code)
         codes = [c.builtinCode for c in self.model.operatorCodes]
@@ -179,7 +205,8 @@ class TfliteGraph:
         op = self.schema.OperatorT()
         op.opcodeIndex = codes.index(builtin)
         op.inputs = inputs
-        output = self.tensor(output_shape, f"{code.lower()}_{len(self.graph.operators)}")
+        name = f"{code.lower()}_{len(self.graph.operators)}"
+        output = self.tensor(output_shape, name, dtype=dtype, quant=quant)
         op.outputs = [output]
         if options is not None:
             kind, fields = options

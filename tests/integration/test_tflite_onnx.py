@@ -128,6 +128,74 @@ def test_a_1x1_convolution_on_a_1x1_map_becomes_a_matrix_product(tmp_path: Path)
     assert "MatMul" in ops and "Conv" not in ops  # where the training cut looks for a head
 
 
+def test_int8_per_channel_models_round_where_tflite_rounds(tmp_path: Path) -> None:
+    """Full-integer int8 graphs (per-channel weights), the usual modern TFLite export."""
+    rng = np.random.default_rng(4)
+    g = TfliteGraph((1, 8, 8, 3))
+    x = g.op("QUANTIZE", [0], (1, 8, 8, 3), dtype=np.int8, quant=([1 / 64], [-10], 0))
+    kernel = rng.normal(0, 0.4, (6, 3, 3, 3))
+    w_scales = np.abs(kernel).reshape(6, -1).max(axis=1) / 127
+    q_kernel = np.round(kernel / w_scales[:, None, None, None]).astype(np.int8)
+    bias = np.round(rng.normal(0, 0.2, 6) / (w_scales / 64)).astype(np.int32)
+    weights = g.tensor((6, 3, 3, 3), "w", q_kernel, quant=(list(w_scales), [0] * 6, 0))
+    biases = g.tensor((6,), "b", bias, quant=(list(w_scales / 64), [0] * 6, 0))
+    options = {"padding": g.schema.Padding.SAME, "strideH": 2, "strideW": 2}
+    options["fusedActivationFunction"] = g.schema.ActivationFunctionType.RELU
+    x = g.op(
+        "CONV_2D",
+        [x, weights, biases],
+        (1, 4, 4, 6),
+        ("Conv2DOptions", options),
+        dtype=np.int8,
+        quant=([0.05], [-128], 0),
+    )
+    pool = {"padding": g.schema.Padding.VALID, "strideH": 4, "strideW": 4}
+    pool.update(filterHeight=4, filterWidth=4)
+    x = g.op(
+        "AVERAGE_POOL_2D",
+        [x],
+        (1, 1, 1, 6),
+        ("Pool2DOptions", pool),
+        dtype=np.int8,
+        quant=([0.05], [-128], 0),
+    )
+    shape = g.tensor((2,), "shape", np.array([1, 6], np.int32))
+    x = g.op("RESHAPE", [x, shape], (1, 6), dtype=np.int8, quant=([0.05], [-128], 0))
+    dense = np.round(rng.normal(0, 0.5, (4, 6)) / (1 / 64)).astype(np.int8)
+    dense_w = g.tensor((4, 6), "fc", dense, quant=([1 / 64], [0], 0))
+    x = g.op(
+        "FULLY_CONNECTED",
+        [x, dense_w, -1],
+        (1, 4),
+        ("FullyConnectedOptions", {}),
+        dtype=np.int8,
+        quant=([0.02], [3], 0),
+    )
+    x = g.op("DEQUANTIZE", [x], (1, 4))
+    path = g.save(tmp_path / "int8.tflite", x)
+    batch = np.random.default_rng(5).uniform(-1.5, 1.5, size=(4, 8, 8, 3)).astype(np.float32)
+    expected, actual = both(path, tmp_path, batch)
+    assert np.abs(expected).max() > 0.1  # the graph computes something
+    assert np.abs(actual - expected).max() <= 0.02 * 1.01  # within one output step
+
+
+def test_float16_weights_widened_by_dequantize(tmp_path: Path) -> None:
+    """The 'float16 quantization' export: weights stored as float16 behind DEQUANTIZE."""
+    g = TfliteGraph((1, 6, 6, 2))
+    half = np.random.default_rng(6).normal(0, 0.5, (3, 3, 3, 2)).astype(np.float16)
+    weights = g.op("DEQUANTIZE", [g.tensor((3, 3, 3, 2), "w16", half)], (3, 3, 3, 2))
+    x = g.op(
+        "CONV_2D",
+        [0, weights, g.weights((3,), "b")],
+        (1, 6, 6, 3),
+        ("Conv2DOptions", {"padding": g.schema.Padding.SAME, "strideH": 1, "strideW": 1}),
+    )
+    path = g.save(tmp_path / "fp16.tflite", x)
+    batch = np.random.default_rng(7).normal(size=(2, 6, 6, 2)).astype(np.float32)
+    expected, actual = both(path, tmp_path, batch)
+    np.testing.assert_allclose(actual, expected, atol=1e-5)
+
+
 def test_unsupported_ops_are_refused_by_name(tmp_path: Path) -> None:
     g = TfliteGraph((1, 4))
     path = g.save(tmp_path / "exp.tflite", g.op("EXP", [0], (1, 4)))

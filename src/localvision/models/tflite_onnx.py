@@ -75,6 +75,7 @@ class _Converter:
         self.transposed: dict[tuple[str, bool], str] = {}
         self.counter = 0
         self.used = {"input", "output"}
+        self.folded: dict[int, np.ndarray[Any, Any]] = {}  # constants computed at conversion
 
     # -- tensors -----------------------------------------------------------------------
 
@@ -112,6 +113,8 @@ class _Converter:
 
     def constant(self, index: int) -> np.ndarray[Any, Any] | None:
         """The stored data of a constant tensor, or None for an activation."""
+        if index in self.folded:
+            return self.folded[index]
         buffer = self.model.buffers[self.tensor(index).buffer]
         data: bytes | None = None
         if buffer.data is not None and len(buffer.data):
@@ -444,7 +447,19 @@ class _Converter:
         self._unary(op, "Identity")  # the output's own QDQ pair does the rounding
 
     def op_dequantize(self, op: Any) -> None:
-        self._unary(op, "Identity")
+        data = self.constant(op.inputs[0])
+        if data is None:
+            self._unary(op, "Identity")
+            return
+        # float16 or int8 weights stored small and widened at load: widen them now, so the
+        # ops that use them see an ordinary float constant.
+        scales, zeros, axis = self.quantization(op.inputs[0])
+        values = data.astype(np.float32)
+        if len(scales) and data.dtype.kind in "iu":
+            shape = [1] * data.ndim
+            shape[axis] = -1 if len(scales) > 1 else 1
+            values = (values - zeros.reshape(shape)) * scales.reshape(shape)
+        self.folded[op.outputs[0]] = values.astype(np.float32)
 
     def op_reshape(self, op: Any) -> None:
         target = self.shape(op.outputs[0])
