@@ -26,7 +26,7 @@ from .card import CardFields
 from .onnx import CARD_METADATA_KEY, OnnxRuntime
 from .runtime import RuntimeOptions
 
-__all__ = ["ConversionResult", "convert_cached", "outputs_agree"]
+__all__ = ["ConversionResult", "convert_cached", "outputs_agree", "store_card"]
 
 ATOL = 1e-4
 RTOL = 1e-3
@@ -70,7 +70,7 @@ def convert_cached(
                     f"Converting {source} to ONNX failed: {type(exc).__name__}: {exc}",
                     hint="Export the model to ONNX yourself and load the .onnx file.",
                 ) from exc
-            _store_hints(tmp, result.hints)
+            store_card(tmp, result.hints)
             _verify(source, tmp, result, options)
     return OnnxRuntime(target, options, format_name=format_name)
 
@@ -88,7 +88,8 @@ def outputs_agree(
     return float(diff.max())
 
 
-def _store_hints(path: Path, hints: dict[str, Any]) -> None:
+def store_card(path: Path, hints: dict[str, Any]) -> None:
+    """Write card fields into the ONNX file's metadata, where a later load finds them."""
     if not hints:
         return
     onnx = import_optional("onnx", extra="torch", purpose="write ONNX metadata")

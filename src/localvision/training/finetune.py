@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import json
 import tempfile
 import time
 from collections.abc import Callable
@@ -50,20 +49,18 @@ from ..errors import (
     ModelConversionError,
     ModelError,
 )
-from ..files import sha256_file
 from ..images import ImageLimits, decode_image
 from ..models.card import OutputActivation
-from ..models.convert import outputs_agree
+from ..models.convert import outputs_agree, store_card
 from ..models.keras import import_keras
 from ..models.model import Model
-from ..models.onnx import CARD_METADATA_KEY, OnnxRuntime
+from ..models.onnx import OnnxRuntime
 from ..models.preprocess import input_pixels, min_side_needed, scale_pixels
 from ..models.runtime import RuntimeOptions
 from ..models.tracing import export_module, export_program, quiet
 from ..optional import import_optional
-from ..registry import Registry
 from .dataset import Dataset, find_duplicates, split
-from .train import TrainResult, derived_card, require_classes
+from .train import TrainResult, derived_card, register_trained, require_classes
 
 __all__ = ["EpochReport", "finetune", "resolve_device"]
 
@@ -254,14 +251,9 @@ def finetune(
         }
         activation = OutputActivation.NONE if probabilities else OutputActivation.SOFTMAX
         card = derived_card(model.card, data.classes, activation.value, multi_label=False)
-        lineage = {
-            "method": "finetune",
-            "base": base,
-            "base_sha256": sha256_file(model.path),
+        details = {
             "head": head,
             "trained_layers": trainable,
-            "dataset_fingerprint": data.fingerprint(),
-            "classes": list(data.classes),
             "hyperparameters": {
                 "epochs": epochs,
                 "unfreeze": unfreeze,
@@ -272,20 +264,23 @@ def finetune(
                 "validation_fraction": validation_fraction,
             },
             "device": _describe(device),
-            "seed": seed,
         }
         with tempfile.TemporaryDirectory(dir=settings.cache_dir) as tmp:
             exported = Path(tmp) / f"{name}.onnx"
             check = scale_pixels(x_val[:16], model.card, model.input)
             _export(network, check, exported, card, settings)
-            entry = Registry(settings.home).add(
+            entry = register_trained(
+                settings,
                 name,
                 exported,
-                format_name="onnx",
+                method="finetune",
+                base=base,
+                model=model,
+                data=data,
                 card=card,
                 metrics=metrics,
-                lineage=lineage,
-                license=model.card.license,
+                seed=seed,
+                details=details,
             )
     finally:
         model.close()
@@ -586,14 +581,10 @@ def _export(
 ) -> None:
     """Export to ONNX with the card inside; refuse a model that disagrees with the network."""
     torch = _torch()
-    onnx = import_optional("onnx", extra="torch", purpose="write ONNX models")
     network.inference_mode()
     sample = check[:2] if len(check) >= 2 else np.concatenate([check, check])
     network.export(sample, target)
-    model = onnx.load(str(target))
-    entry = model.metadata_props.add()
-    entry.key, entry.value = CARD_METADATA_KEY, json.dumps(card)
-    onnx.save(model, str(target))
+    store_card(target, card)
     runtime = OnnxRuntime(target, RuntimeOptions(cache_dir=settings.cache_dir))
     try:
         actual = runtime.run({runtime.inputs[0].name: check})[0]

@@ -38,7 +38,7 @@ from .features import FeatureExtractor
 from .graph import cut_backbone, merge_head
 from .head import HeadTrainer
 
-__all__ = ["Backbone", "TrainResult", "open_backbone", "train"]
+__all__ = ["Backbone", "TrainResult", "open_backbone", "register_trained", "train"]
 
 _PREPROCESSING = ("input_size", "layout", "channel_order", "input_range", "mean", "std", "resize")
 
@@ -133,29 +133,26 @@ def train(
             samples,
             vectors,
         )
-        lineage = {
-            "method": "head",
-            "base": base,
-            "base_sha256": sha256_file(model.path),
-            "feature_tensor": backbone.cut_at,
-            "dataset_fingerprint": data.fingerprint(),
-            "classes": list(data.classes),
-            "hyperparameters": {
-                "hidden": hidden,
-                "epochs": epochs,
-                "best_epoch": head.best_epoch_,
-                "validation_fraction": validation_fraction,
-            },
-            "seed": seed,
-        }
-        entry = Registry(settings.home).add(
+        entry = register_trained(
+            settings,
             name,
             merged,
-            format_name="onnx",
+            method="head",
+            base=base,
+            model=model,
+            data=data,
             card=card,
             metrics=metrics,
-            lineage=lineage,
-            license=model.card.license,
+            seed=seed,
+            details={
+                "feature_tensor": backbone.cut_at,
+                "hyperparameters": {
+                    "hidden": hidden,
+                    "epochs": epochs,
+                    "best_epoch": head.best_epoch_,
+                    "validation_fraction": validation_fraction,
+                },
+            },
         )
     model.close()
     backbone.runtime.close()
@@ -236,6 +233,42 @@ def require_classes(data: Dataset) -> None:
             f"({', '.join(data.classes) or 'none'}).",
             hint="Add a folder of images for each class.",
         )
+
+
+def register_trained(
+    settings: Settings,
+    name: str,
+    path: Path,
+    *,
+    method: str,
+    base: str,
+    model: Model,
+    data: Dataset,
+    card: dict[str, Any],
+    metrics: dict[str, Any],
+    seed: int,
+    details: dict[str, Any],
+) -> ModelVersion:
+    """Register a trained ONNX model with the lineage every training method records, plus
+    ``details`` (the method's own: cut tensor, trained layers, hyper-parameters ...)."""
+    lineage = {
+        "method": method,
+        "base": base,
+        "base_sha256": sha256_file(model.path),
+        **details,
+        "dataset_fingerprint": data.fingerprint(),
+        "classes": list(data.classes),
+        "seed": seed,
+    }
+    return Registry(settings.home).add(
+        name,
+        path,
+        format_name="onnx",
+        card=card,
+        metrics=metrics,
+        lineage=lineage,
+        license=model.card.license,
+    )
 
 
 def derived_card(
