@@ -14,7 +14,7 @@ from localvision.config import Settings
 from localvision.errors import InvalidInputError, InvalidParameterError, ModelError
 from localvision.evaluation import evaluate
 from localvision.registry import Registry
-from localvision.training.dataset import Dataset, load_dataset
+from localvision.training.dataset import Dataset, Sample, load_dataset
 from localvision.training.finetune import EpochReport, finetune
 
 from .test_training import CLASSES, shape_folders
@@ -206,3 +206,15 @@ def test_finetuning_refuses_what_it_cannot_train(
         finetune(load_dataset(tmp_path, csv_file=csv), base="tiny", name="x", settings=bases)
     with pytest.raises(InvalidParameterError, match="cannot use device 'cuda:99'"):
         finetune(data, base="tiny", name="x", settings=bases, device="cuda:99")
+
+
+def test_unreadable_images_are_skipped_and_listed(
+    bases: Settings, regrouped: Path, tmp_path: Path
+) -> None:
+    data = load_dataset(regrouped / "train")
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    data.samples.append(Sample(broken, "round"))
+    result = finetune(data, base="tiny", name="with-broken", settings=bases, epochs=1)
+    assert [path for path, _ in result.skipped] == [str(broken)]
+    assert result.metrics["train_images"] + result.metrics["validation_images"] == 72
