@@ -39,7 +39,7 @@ from rich.table import Table
 import localvision
 from localvision.api import engine_for
 from localvision.config import Settings
-from localvision.images import decode_image
+from localvision.imaging.decode import decode_image
 from localvision.models.preprocess import to_tensor
 from localvision.types import AnnotateRequest, Feature, FeatureRequest
 

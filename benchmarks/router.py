@@ -25,11 +25,11 @@ from PIL import Image
 from rich.console import Console
 from rich.table import Table
 
+from localvision.cloud.privacy import PrivacyCheck
+from localvision.cloud.router import Router
 from localvision.config import CloudSettings, RouterSettings, Settings
 from localvision.engine import LocalEngine
 from localvision.models import load_model
-from localvision.privacy import PrivacyCheck
-from localvision.router import Router
 from localvision.types import AnnotateRequest, AnnotateResult, Feature, FeatureRequest
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -31,7 +31,7 @@ from rich.table import Table
 
 from localvision.api import resolve_model
 from localvision.config import Settings
-from localvision.evaluation import evaluate
+from localvision.metrics.evaluation import evaluate
 from localvision.registry import Registry
 from localvision.training.dataset import load_dataset
 from localvision.training.features import FeatureExtractor

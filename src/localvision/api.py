@@ -25,7 +25,7 @@ from PIL import Image
 from .config import Settings
 from .engine import LocalEngine
 from .errors import InvalidParameterError, ModelNotFoundError
-from .images import ImageLimits
+from .imaging.decode import ImageLimits
 from .models.card import CardFields, ModelCard
 from .models.loader import load_model as _load_model
 from .models.model import Model

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import FeatureNotAvailableError, InferenceError, LocalVisionError, ModelCardError
-from .images import DEFAULT_LIMITS, ImageLimits, decode_image, describe_source
+from .imaging.decode import DEFAULT_LIMITS, ImageLimits, decode_image, describe_source
 from .models.model import Model
 from .tasks.base import Task
 from .tasks.classify import ClassifyTask

@@ -194,9 +194,9 @@ def test_measuring_the_cloud_against_our_own_server(
 def test_cloud_spend_needs_yes_above_the_threshold(
     colour_model_path: Path, labelled: Path, tmp_path: Path
 ) -> None:
-    from localvision.compare import compare
+    from localvision.advisor.compare import compare
+    from localvision.advisor.costs import HardwareProfile, PriceEntry, Tier
     from localvision.config import CloudSettings, GoogleProviderSettings, Settings
-    from localvision.costs import HardwareProfile, PriceEntry, Tier
     from localvision.errors import InvalidInputError
     from localvision.types import Feature
 
@@ -243,7 +243,7 @@ def test_prices_file_overrides_the_list_prices(labelled: Path, tmp_path: Path) -
 def test_from_audit_reports_shadow_agreement_and_spend(tmp_path: Path) -> None:
     import time
 
-    from localvision.egress import AuditLog, EgressRecord
+    from localvision.cloud.audit import AuditLog, EgressRecord
 
     log = AuditLog(tmp_path)
     now = time.time()

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from localvision.cloud.audit import AuditLog
 from localvision.config import (
     CloudSettings,
     GoogleProviderSettings,
@@ -19,7 +20,6 @@ from localvision.config import (
     ServerSettings,
     Settings,
 )
-from localvision.egress import AuditLog
 from localvision.errors import EgressDeniedError
 from localvision.server import ServerState
 from localvision.server.auth import hash_key

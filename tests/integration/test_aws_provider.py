@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
+from localvision.cloud.audit import AuditLog
 from localvision.config import (
     AwsProviderSettings,
     CloudSettings,
@@ -18,7 +19,6 @@ from localvision.config import (
     ServerSettings,
     Settings,
 )
-from localvision.egress import AuditLog
 from localvision.errors import (
     AuthenticationError,
     EgressDeniedError,
@@ -33,7 +33,7 @@ from ..conftest import solid_jpeg
 from ..servers import LiveServer, live_server
 
 pytest.importorskip("boto3", reason="the aws extra calls Rekognition through boto3")
-from localvision.providers.aws import RekognitionProvider
+from localvision.cloud.providers.aws import RekognitionProvider
 
 KEY, SECRET = "AKIDPROVIDER", "provider-secret"
 

@@ -15,8 +15,8 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 from PIL import Image
 
+from localvision.cloud.audit import AuditLog
 from localvision.config import AzureProviderSettings, CloudSettings, Settings
-from localvision.egress import AuditLog
 from localvision.errors import (
     AuthenticationError,
     EgressDeniedError,
@@ -29,7 +29,7 @@ from localvision.types import AnnotateRequest, Feature, FeatureRequest
 from ..conftest import solid_jpeg
 
 pytest.importorskip("httpx", reason="the cloud extra calls providers")
-from localvision.providers.azure import AzureVisionProvider
+from localvision.cloud.providers.azure import AzureVisionProvider
 
 KEY = "azure-test-key"
 

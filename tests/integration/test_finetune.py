@@ -12,7 +12,7 @@ import pytest
 from localvision.api import resolve_model
 from localvision.config import Settings
 from localvision.errors import InvalidInputError, InvalidParameterError, ModelError
-from localvision.evaluation import evaluate
+from localvision.metrics.evaluation import evaluate
 from localvision.registry import Registry
 from localvision.training.dataset import Dataset, Sample, load_dataset
 from localvision.training.finetune import EpochReport, finetune

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from localvision.cloud.audit import AuditLog
 from localvision.config import CloudSettings, GoogleProviderSettings, Settings
-from localvision.egress import AuditLog
 from localvision.errors import EgressDeniedError, FeatureNotAvailableError, InvalidInputError
 from localvision.types import AnnotateRequest, Feature, FeatureRequest
 
@@ -21,7 +21,7 @@ from ..conftest import solid_jpeg
 from ..servers import LiveServer
 
 pytest.importorskip("httpx", reason="the cloud extra calls providers")
-from localvision.providers.google import GoogleVisionProvider, redacted_jpeg
+from localvision.cloud.providers.google import GoogleVisionProvider, redacted_jpeg
 
 
 def allowed(home: Path, endpoint: str, retries: int = 2) -> Settings:

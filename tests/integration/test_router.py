@@ -17,14 +17,14 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from localvision.advisor.costs import PriceEntry, Tier
 from localvision.api import engine_for
+from localvision.cloud.audit import AuditLog, EgressRecord
+from localvision.cloud.router import Router
 from localvision.config import CloudSettings, GoogleProviderSettings, RouterSettings, Settings
-from localvision.costs import PriceEntry, Tier
-from localvision.egress import AuditLog, EgressRecord
 from localvision.engine import LocalEngine
 from localvision.errors import ConfigError, EgressDeniedError, ProviderError
 from localvision.models import load_model
-from localvision.router import Router
 from localvision.types import AnnotateRequest, AnnotateResult, Feature, FeatureRequest, Label
 
 from ..conftest import solid_jpeg

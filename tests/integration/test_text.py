@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
-from localvision.agreement import edit_distance
 from localvision.engine import LocalEngine
+from localvision.metrics.agreement import edit_distance
 from localvision.types import AnnotateRequest, AnnotateResult, Feature, FeatureRequest
 
 from ..conftest import solid_jpeg

@@ -10,7 +10,7 @@ import pytest
 from localvision.api import resolve_model
 from localvision.config import Settings
 from localvision.errors import ModelConversionError
-from localvision.images import decode_image
+from localvision.imaging.decode import decode_image
 from localvision.models.preprocess import to_tensor
 from localvision.models.runtime import RuntimeOptions
 from localvision.models.tflite import LiteRtRuntime, as_onnx

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from localvision.agreement import agreement, edit_distance
+from localvision.metrics.agreement import agreement, edit_distance
 from localvision.types import AnnotateResult, Face, Label, TextLine
 
 BOX = ((0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.0, 1.0))

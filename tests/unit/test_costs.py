@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from localvision.costs import (
+from localvision.advisor.costs import (
     HOURS_PER_MONTH,
     HardwareProfile,
     PriceEntry,

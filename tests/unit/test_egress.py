@@ -6,8 +6,8 @@ import sqlite3
 import time
 from pathlib import Path
 
+from localvision.cloud.audit import AuditLog, EgressRecord, redacting
 from localvision.config import CloudSettings, Settings
-from localvision.egress import AuditLog, EgressRecord, redacting
 
 
 def record(when: float, outcome: str = "ok") -> EgressRecord:

@@ -16,7 +16,7 @@ from localvision.errors import (
     InvalidInputError,
     UnsupportedImageFormatError,
 )
-from localvision.images import ImageLimits, decode_image
+from localvision.imaging.decode import ImageLimits, decode_image
 
 RED, BLUE = (255, 0, 0), (0, 0, 255)
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from localvision.inputs import expand_image_paths
+from localvision.imaging.inputs import expand_image_paths
 
 
 def test_folders_expand_to_sorted_images_skipping_other_and_hidden_files(tmp_path: Path) -> None:

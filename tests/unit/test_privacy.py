@@ -8,7 +8,7 @@ import re
 import pytest
 from PIL import Image
 
-from localvision.privacy import (
+from localvision.cloud.privacy import (
     find_personal_data,
     has_gps,
     iban_valid,
@@ -87,7 +87,7 @@ def test_reading_order_rejoins_pieces_of_one_printed_line() -> None:
 def test_blur_regions_changes_only_the_boxes() -> None:
     import numpy as np
 
-    from localvision.redaction import blur_regions
+    from localvision.cloud.redaction import blur_regions
 
     rng = np.random.default_rng(0)
     image = Image.fromarray(rng.integers(0, 255, (60, 80, 3), dtype=np.uint8))

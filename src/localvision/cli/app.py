@@ -14,11 +14,11 @@ import typer
 from .. import __version__
 from ..api import engine_for, resolve_model
 from ..config import Settings
-from ..draw import draw_annotations
 from ..engine import BUILTIN_FEATURES
 from ..errors import FeatureNotAvailableError, InvalidParameterError
-from ..images import ImageLimits, describe_source
-from ..inputs import expand_image_paths
+from ..imaging.decode import ImageLimits, describe_source
+from ..imaging.draw import draw_annotations
+from ..imaging.inputs import expand_image_paths
 from ..models.model import Model
 from ..tasks.crop_hints import check_aspect_ratios
 from ..tasks.faces import faces_available

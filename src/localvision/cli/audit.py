@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ..egress import AuditLog, summarise
+from ..cloud.audit import AuditLog, summarise
 from .errors import reported
 from .options import ConfigFile, JsonFlag, load_settings, since_timestamp
 

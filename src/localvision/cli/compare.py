@@ -11,15 +11,15 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ..compare import compare, from_audit
-from ..compare_report import write_html
-from ..costs import (
+from ..advisor.compare import compare, from_audit
+from ..advisor.costs import (
     PRICES,
     HardwareProfile,
     PriceEntry,
     parse_volume,
     with_overrides,
 )
+from ..advisor.report import write_html
 from ..errors import ConfigError, InvalidParameterError
 from ..types import Feature
 from .audit import shadow_table
@@ -148,7 +148,7 @@ def _prices(path: Path | None) -> list[PriceEntry]:
 
 def _from_audit(home: Path, since: str | None, table: list[PriceEntry], as_json: bool) -> None:
     """Agreement from the router's shadow records and what the cloud cost, since a date."""
-    from ..egress import AuditLog
+    from ..cloud.audit import AuditLog
 
     report = {"since": since, **from_audit(AuditLog(home), since_timestamp(since), table)}
     if as_json:

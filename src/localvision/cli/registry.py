@@ -15,8 +15,8 @@ from rich.table import Table
 from ..api import resolve_model
 from ..config import Settings
 from ..errors import InvalidParameterError, LocalVisionError
-from ..evaluation import evaluate
-from ..images import ImageLimits
+from ..imaging.decode import ImageLimits
+from ..metrics.evaluation import evaluate
 from ..models.card import CardFields, find_sidecar, parse_labels, read_sidecar
 from ..models.loader import load_model
 from ..registry import ModelVersion, Registry, parse_ref

@@ -13,8 +13,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from ..api import resolve_model
-from ..evaluation import evaluate, html_report
-from ..images import ImageLimits
+from ..imaging.decode import ImageLimits
+from ..metrics.evaluation import evaluate, html_report
 from ..training.dataset import load_dataset
 from ..training.finetune import EpochReport, finetune
 from ..training.train import train as run_training

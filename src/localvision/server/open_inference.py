@@ -26,7 +26,7 @@ from ..errors import (
     OverloadedError,
     http_status,
 )
-from ..images import ImageLimits, decode_image
+from ..imaging.decode import ImageLimits, decode_image
 from ..models.model import Model
 from ..models.preprocess import min_side_needed, to_tensor
 from ..wire import open_inference as wire

@@ -16,13 +16,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..api import engine_for, resolve_model
+from ..cloud.router import Router
 from ..config import Settings
 from ..engine import LocalEngine
 from ..errors import ConfigError, LocalVisionError
 from ..models.card import Layout
 from ..models.model import Model
 from ..registry import Registry
-from ..router import Router
 from ..types import AnnotateRequest, AnnotateResult, Feature
 from .batching import Batcher
 from .dispatch import Dispatcher

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import InvalidInputError, InvalidParameterError
-from ..inputs import IMAGE_SUFFIXES
+from ..imaging.inputs import IMAGE_SUFFIXES
 
 __all__ = ["Dataset", "Sample", "find_duplicates", "load_dataset", "split"]
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..errors import LocalVisionError
 from ..files import atomic_path
-from ..images import ImageLimits, decode_image
+from ..imaging.decode import ImageLimits, decode_image
 from ..models.card import ModelCard
 from ..models.onnx import OnnxRuntime
 from ..models.preprocess import min_side_needed, to_tensor

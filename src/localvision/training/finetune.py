@@ -49,7 +49,7 @@ from ..errors import (
     ModelConversionError,
     ModelError,
 )
-from ..images import ImageLimits, decode_image
+from ..imaging.decode import ImageLimits, decode_image
 from ..models.card import OutputActivation
 from ..models.convert import outputs_agree, store_card
 from ..models.keras import import_keras

@@ -24,7 +24,7 @@ from ..api import resolve_model
 from ..config import Settings
 from ..errors import InvalidInputError, ModelConversionError, ModelError
 from ..files import sha256_file
-from ..images import ImageLimits
+from ..imaging.decode import ImageLimits
 from ..models.card import CardFields, InputRange, Layout, ModelCard
 from ..models.model import Model
 from ..models.onnx import CARD_METADATA_KEY, OnnxRuntime

@@ -13,10 +13,10 @@ from collections.abc import Iterable
 
 from PIL import Image, ImageFilter
 
-from .annotator import Annotator
-from .errors import FeatureNotAvailableError
-from .images import DEFAULT_LIMITS, ImageLimits, decode_image
-from .types import AnnotateRequest, Feature, FeatureRequest, ImageInput
+from ..annotator import Annotator
+from ..errors import FeatureNotAvailableError
+from ..imaging.decode import DEFAULT_LIMITS, ImageLimits, decode_image
+from ..types import AnnotateRequest, Feature, FeatureRequest, ImageInput
 
 __all__ = ["REDACTABLE", "blur_regions", "redact"]
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 from PIL import ImageDraw, ImageFont
 
-from .images import ImageLimits, decode_image
-from .types import AnnotateResult, ImageInput
+from ..types import AnnotateResult, ImageInput
+from .decode import ImageLimits, decode_image
 
 __all__ = ["draw_annotations"]
 

@@ -14,13 +14,13 @@ import random
 import time
 from collections.abc import Sequence
 
-from ..config import AzureProviderSettings, Settings
-from ..egress import AuditLog, EgressRecord
-from ..errors import LocalVisionError
-from ..images import ImageLimits, decode_image
-from ..optional import import_optional
-from ..types import AnnotateRequest, AnnotateResult
-from ..wire import azure_vision as wire
+from ...config import AzureProviderSettings, Settings
+from ...errors import LocalVisionError
+from ...imaging.decode import ImageLimits, decode_image
+from ...optional import import_optional
+from ...types import AnnotateRequest, AnnotateResult
+from ...wire import azure_vision as wire
+from ..audit import AuditLog, EgressRecord
 from . import provider_config
 from .google import redacted_jpeg
 from .http import post_json

@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 
 from PIL import Image
 
-from .annotator import Annotator
-from .images import read_source
-from .types import AnnotateRequest, Feature, FeatureRequest, TextLine
+from ..annotator import Annotator
+from ..imaging.decode import read_source
+from ..types import AnnotateRequest, Feature, FeatureRequest, TextLine
 
 __all__ = [
     "PrivacyCheck",

@@ -3,7 +3,7 @@ and the cloud providers, under the privacy, budget and fallback policies of
 ``[cloud.router]``.
 
 For each feature the configured routes are tried in order. A cloud route is skipped when the
-image is private (see :mod:`localvision.privacy`), when the provider's monthly budget would be
+image is private (see :mod:`localvision.cloud.privacy`), when the provider's monthly budget would be
 exceeded by this request, or while the provider is cooling down after repeated failures; a
 provider that fails (error, timeout, throttling) hands the request to the next route. When no
 cloud route answers, the local engine does, or the request is refused with the reason, as
@@ -26,12 +26,10 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from .agreement import agreement
-from .annotator import Annotator
-from .config import Settings
-from .costs import PRICES, PriceEntry, cloud_cost, price_for
-from .egress import AuditLog, EgressRecord, calling_as, costing, redacting, units_sent
-from .errors import (
+from ..advisor.costs import PRICES, PriceEntry, cloud_cost, price_for
+from ..annotator import Annotator
+from ..config import Settings
+from ..errors import (
     AuthenticationError,
     ConfigError,
     EgressDeniedError,
@@ -40,14 +38,16 @@ from .errors import (
     ProviderError,
     RequestTimeoutError,
 )
+from ..metrics.agreement import agreement
+from ..types import AnnotateRequest, AnnotateResult, Feature, FeatureRequest
+from .audit import AuditLog, EgressRecord, calling_as, costing, redacting, units_sent
 from .privacy import CHECKS, PrivacyCheck
 from .providers import CloudProvider, open_provider
 from .redaction import REDACTABLE, redact
-from .types import AnnotateRequest, AnnotateResult, Feature, FeatureRequest
 
 __all__ = ["Router"]
 
-log = logging.getLogger("localvision.router")
+log = logging.getLogger("localvision.cloud.router")
 
 LOCAL = "local"
 _FAILURES = (ProviderError, OverloadedError, AuthenticationError, RequestTimeoutError)

@@ -13,8 +13,8 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ..errors import LocalVisionError, ProviderError
-from ..optional import import_optional
+from ...errors import LocalVisionError, ProviderError
+from ...optional import import_optional
 
 __all__ = ["RETRY_STATUSES", "post_json"]
 

@@ -4,7 +4,7 @@ where the break-even lies.
 Local numbers are measured on this machine (latency at batch 1, throughput at the best batch
 size, accuracy when the images carry labels, peak memory). Cloud costs come from the price
 table; no cloud call is made here (cloud providers arrive with the router), and the report says
-so. The arithmetic lives in :mod:`localvision.costs`.
+so. The arithmetic lives in :mod:`localvision.advisor.costs`.
 """
 
 from __future__ import annotations
@@ -18,9 +18,18 @@ from typing import Any
 
 import numpy as np
 
-from .agreement import agreement
-from .api import engine_for, resolve_model
-from .config import Settings
+from ..api import engine_for, resolve_model
+from ..cloud.audit import AuditLog, summarise, units_sent
+from ..config import Settings
+from ..engine import BUILTIN_FEATURES
+from ..errors import FeatureNotAvailableError, InvalidInputError, InvalidParameterError
+from ..imaging.decode import ImageLimits
+from ..imaging.inputs import expand_image_paths
+from ..metrics.agreement import agreement
+from ..metrics.evaluation import evaluate
+from ..models.model import Model
+from ..training.dataset import load_dataset
+from ..types import AnnotateRequest, Feature, FeatureRequest
 from .costs import (
     PRICES,
     SECONDS_PER_MONTH,
@@ -31,15 +40,6 @@ from .costs import (
     local_cost,
     price_for,
 )
-from .egress import AuditLog, summarise, units_sent
-from .engine import BUILTIN_FEATURES
-from .errors import FeatureNotAvailableError, InvalidInputError, InvalidParameterError
-from .evaluation import evaluate
-from .images import ImageLimits
-from .inputs import expand_image_paths
-from .models.model import Model
-from .training.dataset import load_dataset
-from .types import AnnotateRequest, Feature, FeatureRequest
 
 __all__ = ["compare"]
 
@@ -229,8 +229,8 @@ def _measure_cloud(
     yes: bool,
 ) -> dict[str, Any]:
     """Latency of, and agreement with, each configured provider on the sample."""
-    from .providers import configured as configured_providers
-    from .providers import open_provider
+    from ..cloud.providers import configured as configured_providers
+    from ..cloud.providers import open_provider
 
     configured = [p for p in providers if p in configured_providers(settings)]
     if not configured:

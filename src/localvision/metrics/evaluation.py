@@ -18,11 +18,11 @@ from typing import Any
 
 import numpy as np
 
-from .engine import LocalEngine
-from .images import ImageLimits
-from .models.model import Model
-from .training.dataset import Dataset
-from .types import AnnotateRequest, Feature, FeatureRequest
+from ..engine import LocalEngine
+from ..imaging.decode import ImageLimits
+from ..models.model import Model
+from ..training.dataset import Dataset
+from ..types import AnnotateRequest, Feature, FeatureRequest
 
 __all__ = ["Evaluation", "evaluate", "evaluate_multi_label", "html_report"]
 

@@ -14,13 +14,13 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ..config import AwsProviderSettings, Settings
-from ..egress import AuditLog, EgressRecord
-from ..errors import LocalVisionError, ProviderError
-from ..images import ImageLimits, decode_image
-from ..optional import import_optional
-from ..types import AnnotateRequest, AnnotateResult, Feature, FeatureRequest
-from ..wire import rekognition as wire
+from ...config import AwsProviderSettings, Settings
+from ...errors import LocalVisionError, ProviderError
+from ...imaging.decode import ImageLimits, decode_image
+from ...optional import import_optional
+from ...types import AnnotateRequest, AnnotateResult, Feature, FeatureRequest
+from ...wire import rekognition as wire
+from ..audit import AuditLog, EgressRecord
 from . import provider_config
 from .google import redacted_jpeg
 

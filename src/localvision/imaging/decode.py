@@ -29,14 +29,14 @@ from typing import Any
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from .errors import (
+from ..errors import (
     ImageDecodeError,
     ImageNotFoundError,
     ImageTooLargeError,
     InvalidInputError,
     UnsupportedImageFormatError,
 )
-from .types import DecodedImage, ImageInput
+from ..types import DecodedImage, ImageInput
 
 __all__ = ["ACCEPTED_FORMATS", "ImageLimits", "decode_image", "describe_source", "read_source"]
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol, TypeVar
 
-from ..config import Settings
-from ..egress import require_egress
-from ..errors import ProviderError
-from ..types import AnnotateRequest, AnnotateResult
+from ...config import Settings
+from ...errors import ProviderError
+from ...types import AnnotateRequest, AnnotateResult
+from ..audit import require_egress
 
 __all__ = ["CloudProvider", "configured", "open_provider", "provider_config"]
 

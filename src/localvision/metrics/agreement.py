@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .types import AnnotateResult
+from ..types import AnnotateResult
 
 __all__ = ["agreement", "edit_distance"]
 

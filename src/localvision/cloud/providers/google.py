@@ -17,13 +17,13 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from ..config import GoogleProviderSettings, Settings
-from ..egress import AuditLog, EgressRecord
-from ..errors import AuthenticationError, ConfigError, LocalVisionError
-from ..images import ImageLimits, decode_image
-from ..optional import import_optional
-from ..types import AnnotateRequest, AnnotateResult, Feature
-from ..wire import google_vision as wire
+from ...config import GoogleProviderSettings, Settings
+from ...errors import AuthenticationError, ConfigError, LocalVisionError
+from ...imaging.decode import ImageLimits, decode_image
+from ...optional import import_optional
+from ...types import AnnotateRequest, AnnotateResult, Feature
+from ...wire import google_vision as wire
+from ..audit import AuditLog, EgressRecord
 from . import provider_config
 from .http import post_json
 

@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .config import Settings
-from .errors import EgressDeniedError
+from ..config import Settings
+from ..errors import EgressDeniedError
 
 __all__ = [
     "AuditLog",
