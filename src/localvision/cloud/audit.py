@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from ..config import Settings
-from ..errors import EgressDeniedError
+from ..errors import ConfigError, EgressDeniedError
+from ..sqlite_schema import Schema
 
 __all__ = [
     "AuditLog",
@@ -106,6 +107,39 @@ class EgressRecord:
         return self.outcome.startswith("refused")
 
 
+def _adopt_unversioned_log(db: sqlite3.Connection) -> None:
+    """Schema version 1: the log as it stood before ``user_version`` was kept.
+
+    Creates the tables in a new file. A file written before versioning (``user_version`` 0,
+    tables already there) keeps its rows and gets the columns added since it was created:
+    ``redactions``, then ``key_id`` and ``cost_usd``.
+    """
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS egress (time REAL, provider TEXT, endpoint TEXT, "
+        "features TEXT, images INTEGER, bytes_sent INTEGER, sha256 TEXT, outcome TEXT, "
+        "duration_ms REAL, redactions TEXT DEFAULT '[]', key_id TEXT, cost_usd REAL)"
+    )
+    columns = {row[1] for row in db.execute("PRAGMA table_info(egress)")}
+    added_later = (("redactions", "TEXT DEFAULT '[]'"), ("key_id", "TEXT"), ("cost_usd", "REAL"))
+    for column, kind in added_later:
+        if column not in columns:
+            db.execute(f"ALTER TABLE egress ADD COLUMN {column} {kind}")
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS shadow (time REAL, answered_by TEXT, shadow TEXT, "
+        "features TEXT, agreement TEXT)"
+    )
+    db.execute("CREATE INDEX IF NOT EXISTS egress_time ON egress (time)")
+
+
+# Migration steps, oldest first: add a step for a schema change, never edit a shipped one.
+_SCHEMA = Schema(
+    name="audit log",
+    steps=(_adopt_unversioned_log,),
+    error=ConfigError,
+    hint="Upgrade localvision, or move the file aside to start a new log.",
+)
+
+
 class AuditLog:
     """Append-only record of outbound (and refused) requests.
 
@@ -126,23 +160,11 @@ class AuditLog:
         self._db = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
-        with self._db:
-            self._db.execute(
-                "CREATE TABLE IF NOT EXISTS egress (time REAL, provider TEXT, endpoint TEXT, "
-                "features TEXT, images INTEGER, bytes_sent INTEGER, sha256 TEXT, outcome TEXT, "
-                "duration_ms REAL, redactions TEXT DEFAULT '[]', key_id TEXT, cost_usd REAL)"
-            )
-            columns = {row[1] for row in self._db.execute("PRAGMA table_info(egress)")}
-            if "redactions" not in columns:  # a log written before redactions were recorded
-                self._db.execute("ALTER TABLE egress ADD COLUMN redactions TEXT DEFAULT '[]'")
-            for column, kind in (("key_id", "TEXT"), ("cost_usd", "REAL")):  # older logs
-                if column not in columns:
-                    self._db.execute(f"ALTER TABLE egress ADD COLUMN {column} {kind}")
-            self._db.execute(
-                "CREATE TABLE IF NOT EXISTS shadow (time REAL, answered_by TEXT, shadow TEXT, "
-                "features TEXT, agreement TEXT)"
-            )
-            self._db.execute("CREATE INDEX IF NOT EXISTS egress_time ON egress (time)")
+        try:
+            _SCHEMA.migrate(self._db)
+        except BaseException:
+            self._db.close()
+            raise
         if retention_days is not None:
             self.prune(time.time() - retention_days * 86400)
 

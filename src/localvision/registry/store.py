@@ -11,7 +11,9 @@ Safety, as a user relies on it:
   while the write lock is held, and the entry is committed right after. A crash can leave at
   most an artifact no entry points to, or a temporary file: both are removed the next time a
   registry is opened (under the write lock, so no live writer is between move and commit).
-* **Migrations.** The schema version lives in ``PRAGMA user_version``; opening upgrades it.
+* **Migrations.** The schema version lives in ``PRAGMA user_version``; opening upgrades it
+  through :class:`~localvision.sqlite_schema.Schema`, under the same write lock as the
+  clean-up, and refuses a registry written by a newer localvision.
 * A locked or corrupt database is reported as :class:`~localvision.errors.RegistryError` and
   nothing is overwritten.
 """
@@ -33,15 +35,15 @@ from typing import Any
 
 from ..errors import InvalidParameterError, ModelNotFoundError, RegistryError
 from ..files import sha256_file
+from ..sqlite_schema import Schema
 
 __all__ = ["ModelVersion", "Registry", "parse_ref"]
 
-SCHEMA_VERSION = 1
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _TEMP_MAX_AGE_S = 3600
 
-_MIGRATIONS: dict[int, str] = {
-    1: """
+# Migration steps, oldest first: add a step for a schema change, never edit a shipped one.
+_VERSION_1 = """
     CREATE TABLE models (
         name TEXT PRIMARY KEY,
         created REAL NOT NULL
@@ -72,8 +74,15 @@ _MIGRATIONS: dict[int, str] = {
         version INTEGER NOT NULL,
         changed REAL NOT NULL
     );
-    """,
-}
+    """
+
+_SCHEMA = Schema(
+    name="registry",
+    steps=(_VERSION_1,),
+    error=RegistryError,
+    hint="Upgrade localvision to use this registry.",
+)
+SCHEMA_VERSION = _SCHEMA.version
 
 
 @dataclass(frozen=True)
@@ -178,19 +187,9 @@ class Registry:
             connection.close()
 
     def _migrate_and_clean(self) -> None:
+        """Upgrade the schema and remove crash leftovers, both under one write lock."""
         with self._connect(write=True) as db:
-            current = int(db.execute("PRAGMA user_version").fetchone()[0])
-            if current > SCHEMA_VERSION:
-                raise RegistryError(
-                    f"The registry at {self.root} has schema {current}, newer than this "
-                    f"localvision understands ({SCHEMA_VERSION}).",
-                    hint="Upgrade localvision.",
-                )
-            for version in range(current + 1, SCHEMA_VERSION + 1):
-                for statement in _MIGRATIONS[version].split(";"):
-                    if statement.strip():
-                        db.execute(statement)
-                db.execute(f"PRAGMA user_version = {version}")
+            _SCHEMA.upgrade(db)
             self._remove_orphans(db)
 
     def _remove_orphans(self, db: sqlite3.Connection) -> None:
