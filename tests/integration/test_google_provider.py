@@ -14,7 +14,12 @@ from PIL import Image
 
 from localvision.cloud.audit import AuditLog
 from localvision.config import CloudSettings, GoogleProviderSettings, Settings
-from localvision.errors import EgressDeniedError, FeatureNotAvailableError, InvalidInputError
+from localvision.errors import (
+    EgressDeniedError,
+    FeatureNotAvailableError,
+    InvalidInputError,
+    ProviderError,
+)
 from localvision.types import AnnotateRequest, Feature, FeatureRequest
 
 from ..conftest import solid_jpeg
@@ -140,6 +145,25 @@ def test_retries_only_what_is_retryable(flaky: str, tmp_path: Path) -> None:
     assert Flaky.hits == 1
     outcomes = [r.outcome for r in AuditLog(tmp_path).entries()]
     assert outcomes == ["ok", "InvalidInputError"]
+
+
+def test_a_missing_response_fails_the_images_instead_of_dropping_them(
+    flaky: str, tmp_path: Path
+) -> None:
+    one = {"responses": [{"labelAnnotations": [{"description": "cat", "score": 0.9}]}]}
+    Flaky.plan = [(200, one)]
+    provider = GoogleVisionProvider(allowed(tmp_path, flaky))
+    requests = [
+        AnnotateRequest(solid_jpeg((9, 9, 9)), [FeatureRequest(Feature.LABELS)], name=n)
+        for n in ("a", "b")
+    ]
+    first, second = provider.annotate(requests)
+    provider.close()
+    for result in (first, second):
+        assert isinstance(result.error, ProviderError) and result.labels is None
+        assert "1 responses for 2 images" in result.error.message
+    (record,) = AuditLog(tmp_path).entries()
+    assert record.images == 2 and record.outcome == "ProviderError"
 
 
 def test_audit_command_lists_what_left(colour_server: LiveServer, tmp_path: Path) -> None:

@@ -3,27 +3,11 @@ only when the configuration allows it, and always recorded in the audit log."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Protocol, TypeVar
-
 from ...config import Settings
 from ...errors import ProviderError
-from ...types import AnnotateRequest, AnnotateResult
-from ..audit import require_egress
+from .base import CloudProvider, provider_config
 
 __all__ = ["CloudProvider", "configured", "open_provider", "provider_config"]
-
-C = TypeVar("C")
-
-
-class CloudProvider(Protocol):
-    """What every provider offers: the engine's annotate shape, and a close."""
-
-    name: str
-
-    def annotate(self, requests: Sequence[AnnotateRequest]) -> list[AnnotateResult]: ...
-
-    def close(self) -> None: ...
 
 
 def configured(settings: Settings) -> list[str]:
@@ -50,17 +34,3 @@ def open_provider(name: str, settings: Settings) -> CloudProvider:
     raise ProviderError(
         f"Unknown cloud provider {name!r}.", hint="The providers are google, aws and azure."
     )
-
-
-def provider_config(settings: Settings, name: str, vendor: str, config: C | None, needs: str) -> C:
-    """The settings a provider runs with (``config``, else ``[cloud.<name>]``), after checking
-    that egress is allowed: what every provider checks before it may exist."""
-    require_egress(settings, name)
-    found = config if config is not None else getattr(settings.cloud, name)
-    if found is None:
-        raise ProviderError(
-            f"{vendor} is not configured.",
-            hint=f"Add [cloud.{name}] ({needs}) to localvision.toml.",
-        )
-    chosen: C = found
-    return chosen

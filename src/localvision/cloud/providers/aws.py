@@ -9,20 +9,17 @@ with the vendor's message kept.
 
 from __future__ import annotations
 
-import hashlib
-import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from ...config import AwsProviderSettings, Settings
 from ...errors import LocalVisionError, ProviderError
-from ...imaging.decode import ImageLimits, decode_image
+from ...imaging.decode import ImageLimits
 from ...optional import import_optional
 from ...types import AnnotateRequest, AnnotateResult, Feature, FeatureRequest
 from ...wire import rekognition as wire
-from ..audit import AuditLog, EgressRecord
-from . import provider_config
-from .google import redacted_jpeg
+from ..audit import AuditLog
+from .base import audited, outgoing, provider_config
 
 __all__ = ["RekognitionProvider"]
 
@@ -31,8 +28,16 @@ class RekognitionProvider:
     """Sends annotate requests to AWS Rekognition (or anything that speaks its API)."""
 
     name = "aws"
+    vendor = "AWS Rekognition"
     features = frozenset(
-        {Feature.LABELS, Feature.COLORS, Feature.OBJECTS, Feature.TEXT, Feature.FACES}
+        {
+            Feature.LABELS,
+            Feature.COLORS,
+            Feature.OBJECTS,
+            Feature.TEXT,
+            Feature.DOCUMENT_TEXT,
+            Feature.FACES,
+        }
     )
 
     def __init__(
@@ -42,7 +47,7 @@ class RekognitionProvider:
         *,
         audit: AuditLog | None = None,
     ) -> None:
-        config = provider_config(settings, self.name, "AWS Rekognition", config, "region, endpoint")
+        config = provider_config(settings, self.name, self.vendor, config, "region, endpoint")
         boto3 = import_optional("boto3", extra="aws", purpose="call AWS Rekognition")
         botocore_config = import_optional("botocore.config", extra="aws", purpose="call AWS")
         self._client_error = import_optional(
@@ -66,23 +71,20 @@ class RekognitionProvider:
         self.limits = ImageLimits(settings.max_image_bytes, settings.max_image_pixels)
 
     def annotate(self, requests: Sequence[AnnotateRequest]) -> list[AnnotateResult]:
-        return [self._one(request) for request in requests]
-
-    def _one(self, request: AnnotateRequest) -> AnnotateResult:
-        result = AnnotateResult(name=request.name)
-        try:
-            image = decode_image(request.image, limits=self.limits, name=request.name)
-        except LocalVisionError as exc:
-            result.error = exc
-            return result
-        data = redacted_jpeg(image.pixels)
-        result.width, result.height = image.width, image.height
-        for call, features in self._calls(request.features):
-            try:
-                self._call(call, data, features, result)
-            except LocalVisionError as exc:
-                result.error = result.error or exc
-        return result
+        """One Rekognition call per image and feature family; a failed call is that image's
+        error, and the image's other calls still go."""
+        results = [AnnotateResult(name=r.name) for r in requests]
+        ready = outgoing(
+            requests, results, features=self.features, vendor=self.vendor, limits=self.limits
+        )
+        for item in ready:
+            result = results[item.index]
+            for call, features in self._calls(requests[item.index].features):
+                try:
+                    self._call(call, item.data, features, result)
+                except LocalVisionError as exc:
+                    result.error = result.error or exc
+        return results
 
     def _calls(self, features: Sequence[FeatureRequest]) -> list[tuple[str, list[FeatureRequest]]]:
         groups: dict[str, list[FeatureRequest]] = {}
@@ -116,36 +118,23 @@ class RekognitionProvider:
         else:
             arguments["Attributes"] = ["DEFAULT"]
             method, fill = self._client.detect_faces, wire.fill_from_detect_faces
-        started = time.perf_counter()
-        outcome = "ok"
-        try:
-            response = method(**arguments)
+        with audited(
+            self.audit, self.name, f"{self.endpoint} {call}", sorted(k.value for k in kinds), [data]
+        ):
+            try:
+                response = method(**arguments)
+            except self._client_error as exc:
+                error = exc.response.get("Error", {})
+                code, message = str(error.get("Code", "")), str(error.get("Message", ""))
+                raise wire.error_from_aws(code, message) from exc
+            except Exception as exc:  # network failures after boto3's retries
+                raise ProviderError(f"AWS Rekognition {call} failed: {exc}.") from exc
             fill(response, result, width=result.width or 1, height=result.height or 1)
-        except self._client_error as exc:
-            error = exc.response.get("Error", {})
-            mapped = wire.error_from_aws(str(error.get("Code", "")), str(error.get("Message", "")))
-            outcome = type(mapped).__name__
-            raise mapped from exc
-        except LocalVisionError as exc:
-            outcome = type(exc).__name__
-            raise
-        except Exception as exc:  # network failures after boto3's retries
-            outcome = "ProviderError"
-            raise ProviderError(f"AWS Rekognition {call} failed: {exc}.") from exc
-        finally:
-            self.audit.record(
-                EgressRecord(
-                    time=time.time(),
-                    provider=self.name,
-                    endpoint=f"{self.endpoint} {call}",
-                    features=sorted(k.value for k in kinds),
-                    images=1,
-                    bytes_sent=len(data),
-                    sha256=[hashlib.sha256(data).hexdigest()],
-                    outcome=outcome,
-                    duration_ms=1000 * (time.perf_counter() - started),
-                )
-            )
+        if call == "DetectLabels":
+            # One DetectLabels answer carries labels and instances whatever was asked: keep
+            # what this request asked for (an asked feature that found nothing is empty).
+            result.labels = result.labels if Feature.LABELS in kinds else None
+            result.objects = (result.objects or []) if Feature.OBJECTS in kinds else None
 
     def close(self) -> None:
         self._client.close()

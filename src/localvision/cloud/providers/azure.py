@@ -9,20 +9,17 @@ before anything is sent.
 
 from __future__ import annotations
 
-import hashlib
 import random
-import time
 from collections.abc import Sequence
 
 from ...config import AzureProviderSettings, Settings
 from ...errors import LocalVisionError
-from ...imaging.decode import ImageLimits, decode_image
+from ...imaging.decode import ImageLimits
 from ...optional import import_optional
 from ...types import AnnotateRequest, AnnotateResult
 from ...wire import azure_vision as wire
-from ..audit import AuditLog, EgressRecord
-from . import provider_config
-from .google import redacted_jpeg
+from ..audit import AuditLog
+from .base import Outgoing, audited, outgoing, provider_config
 from .http import post_json
 
 __all__ = ["AzureVisionProvider"]
@@ -32,6 +29,7 @@ class AzureVisionProvider:
     """Sends annotate requests to Azure AI Vision (or anything that speaks its API)."""
 
     name = "azure"
+    vendor = "Azure AI Vision"
     features = frozenset(wire.FEATURES)
 
     def __init__(
@@ -41,7 +39,7 @@ class AzureVisionProvider:
         *,
         audit: AuditLog | None = None,
     ) -> None:
-        config = provider_config(settings, self.name, "Azure AI Vision", config, "endpoint and key")
+        config = provider_config(settings, self.name, self.vendor, config, "endpoint and key")
         httpx = import_optional("httpx", extra="cloud", purpose="call cloud providers")
         self.config = config
         self.endpoint = config.endpoint.rstrip("/") + wire.PATH
@@ -51,54 +49,37 @@ class AzureVisionProvider:
         self._rng = random.Random()
 
     def annotate(self, requests: Sequence[AnnotateRequest]) -> list[AnnotateResult]:
-        return [self._one(request) for request in requests]
+        """One Image Analysis call per image that may leave, asking that request's features."""
+        results = [AnnotateResult(name=r.name) for r in requests]
+        ready = outgoing(
+            requests, results, features=self.features, vendor=self.vendor, limits=self.limits
+        )
+        for item in ready:
+            self._call(requests[item.index], item, results[item.index])
+        return results
 
-    def _one(self, request: AnnotateRequest) -> AnnotateResult:
-        result = AnnotateResult(name=request.name)
-        try:
-            params = wire.query([f.feature for f in request.features], self.config.api_version)
-            image = decode_image(request.image, limits=self.limits, name=request.name)
-        except LocalVisionError as exc:
-            result.error = exc
-            return result
-        result.width, result.height = image.width, image.height
-        data = redacted_jpeg(image.pixels)
+    def _call(self, request: AnnotateRequest, item: Outgoing, result: AnnotateResult) -> None:
+        params = wire.query([f.feature for f in request.features], self.config.api_version)
         url = f"{self.endpoint}?api-version={params['api-version']}&features={params['features']}"
-        started = time.perf_counter()
-        outcome = "ok"
+        features = sorted({f.feature.value for f in request.features})
         try:
-            body = post_json(
-                self._client,
-                url,
-                data,
-                {
-                    "content-type": "application/octet-stream",
-                    "ocp-apim-subscription-key": self.config.key,
-                },
-                vendor="Azure AI Vision",
-                retries=self.config.retries,
-                to_error=wire.error_from_response,
-                rng=self._rng,
-            )
-            wire.fill_from_analysis(body, result)
-        except LocalVisionError as exc:
-            outcome = type(exc).__name__
-            result.error = exc
-        finally:
-            self.audit.record(
-                EgressRecord(
-                    time=time.time(),
-                    provider=self.name,
-                    endpoint=self.endpoint,
-                    features=sorted({f.feature.value for f in request.features}),
-                    images=1,
-                    bytes_sent=len(data),
-                    sha256=[hashlib.sha256(data).hexdigest()],
-                    outcome=outcome,
-                    duration_ms=1000 * (time.perf_counter() - started),
+            with audited(self.audit, self.name, self.endpoint, features, [item.data]):
+                body = post_json(
+                    self._client,
+                    url,
+                    item.data,
+                    {
+                        "content-type": "application/octet-stream",
+                        "ocp-apim-subscription-key": self.config.key,
+                    },
+                    vendor=self.vendor,
+                    retries=self.config.retries,
+                    to_error=wire.error_from_response,
+                    rng=self._rng,
                 )
-            )
-        return result
+                wire.fill_from_analysis(body, result)
+        except LocalVisionError as exc:
+            result.error = exc
 
     def close(self) -> None:
         self._client.close()

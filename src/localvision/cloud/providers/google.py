@@ -8,39 +8,30 @@ errors with the vendor's message kept.
 
 from __future__ import annotations
 
-import hashlib
-import io
 import json
 import random
 import threading
-import time
 from collections.abc import Sequence
 from typing import Any
 
 from ...config import GoogleProviderSettings, Settings
-from ...errors import AuthenticationError, ConfigError, LocalVisionError
-from ...imaging.decode import ImageLimits, decode_image
+from ...errors import AuthenticationError, ConfigError, LocalVisionError, ProviderError
+from ...imaging.decode import ImageLimits
 from ...optional import import_optional
 from ...types import AnnotateRequest, AnnotateResult, Feature
 from ...wire import google_vision as wire
-from ..audit import AuditLog, EgressRecord
-from . import provider_config
+from ..audit import AuditLog
+from .base import Outgoing, audited, outgoing, provider_config, redacted_jpeg
 from .http import post_json
 
 __all__ = ["GoogleVisionProvider", "redacted_jpeg"]
-
-
-def redacted_jpeg(pixels: Any) -> bytes:
-    """The image as a fresh JPEG: only pixels, no metadata of the original."""
-    buffer = io.BytesIO()
-    pixels.save(buffer, "JPEG", quality=95)
-    return buffer.getvalue()
 
 
 class GoogleVisionProvider:
     """Sends annotate requests to Google Cloud Vision (or anything that speaks its API)."""
 
     name = "google"
+    vendor = "Google Cloud Vision"
     features = frozenset(
         {
             Feature.LABELS,
@@ -61,7 +52,7 @@ class GoogleVisionProvider:
         audit: AuditLog | None = None,
     ) -> None:
         config = provider_config(
-            settings, self.name, "Google Cloud Vision", config, "api_key or credentials_file"
+            settings, self.name, self.vendor, config, "api_key or credentials_file"
         )
         httpx = import_optional("httpx", extra="cloud", purpose="call cloud providers")
         self.config = config
@@ -73,53 +64,53 @@ class GoogleVisionProvider:
         self._oauth = _ServiceAccount(config.credentials_file) if config.credentials_file else None
 
     def annotate(self, requests: Sequence[AnnotateRequest]) -> list[AnnotateResult]:
+        """One ``images:annotate`` call per 16 images that may leave; each image asks its own
+        request's features."""
         results = [AnnotateResult(name=r.name) for r in requests]
-        for start in range(0, len(requests), wire.MAX_IMAGES):
-            self._batch(
-                requests[start : start + wire.MAX_IMAGES], results[start : start + wire.MAX_IMAGES]
-            )
+        ready = outgoing(
+            requests, results, features=self.features, vendor=self.vendor, limits=self.limits
+        )
+        for start in range(0, len(ready), wire.MAX_IMAGES):
+            self._call(requests, results, ready[start : start + wire.MAX_IMAGES])
         return results
 
-    def _batch(self, requests: Sequence[AnnotateRequest], results: list[AnnotateResult]) -> None:
-        sent: list[tuple[int, bytes, int, int]] = []
-        for index, request in enumerate(requests):
-            try:
-                image = decode_image(request.image, limits=self.limits, name=results[index].name)
-            except LocalVisionError as exc:
-                results[index].error = exc
-                continue
-            sent.append((index, redacted_jpeg(image.pixels), image.width, image.height))
-        if not sent:
-            return
-        features = requests[sent[0][0]].features
-        body = wire.request_body([data for _, data, _, _ in sent], features)
-        payload = json.dumps(body).encode()
-        started = time.perf_counter()
-        outcome = "ok"
+    def _call(
+        self,
+        requests: Sequence[AnnotateRequest],
+        results: list[AnnotateResult],
+        sent: Sequence[Outgoing],
+    ) -> None:
+        entries = [
+            wire.request_body([item.data], requests[item.index].features)["requests"][0]
+            for item in sent
+        ]
+        payload = json.dumps({"requests": entries}).encode()
+        asked = {f.feature.value: None for item in sent for f in requests[item.index].features}
         try:
-            answer = self._post(payload)
-            for (index, _, width, height), entry in zip(
-                sent, answer.get("responses", []), strict=False
+            with audited(
+                self.audit,
+                self.name,
+                self.endpoint,
+                asked,
+                [item.data for item in sent],
+                bytes_sent=len(payload),
             ):
-                wire.parse_image_response(entry, results[index], width=width, height=height)
+                responses = self._post(payload).get("responses", [])
+                if not isinstance(responses, list) or len(responses) != len(sent):
+                    count = len(responses) if isinstance(responses, list) else "no"
+                    raise ProviderError(
+                        f"{self.vendor} answered {count} responses for {len(sent)} images."
+                    )
         except LocalVisionError as exc:
-            outcome = type(exc).__name__
-            for index, *_ in sent:
-                results[index].error = exc
-        finally:
-            self.audit.record(
-                EgressRecord(
-                    time=time.time(),
-                    provider=self.name,
-                    endpoint=self.endpoint,
-                    features=[f.feature.value for f in features],
-                    images=len(sent),
-                    bytes_sent=len(payload),
-                    sha256=[hashlib.sha256(d).hexdigest() for _, d, _, _ in sent],
-                    outcome=outcome,
-                    duration_ms=1000 * (time.perf_counter() - started),
-                )
-            )
+            for item in sent:
+                results[item.index].error = exc
+            return
+        for item, entry in zip(sent, responses, strict=True):
+            result = results[item.index]
+            if not isinstance(entry, dict):
+                result.error = ProviderError(f"{self.vendor} answered {entry!r} for an image.")
+                continue
+            wire.parse_image_response(entry, result, width=item.width, height=item.height)
 
     def _post(self, payload: bytes) -> dict[str, Any]:
         return post_json(
