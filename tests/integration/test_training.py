@@ -12,7 +12,8 @@ from localvision.api import resolve_model
 from localvision.config import Settings
 from localvision.errors import InvalidInputError
 from localvision.imaging.decode import decode_image
-from localvision.metrics.evaluation import evaluate, html_report
+from localvision.metrics.evaluation import evaluate
+from localvision.metrics.evaluation_report import html_report
 from localvision.models.onnx import OnnxRuntime
 from localvision.models.preprocess import to_tensor
 from localvision.models.runtime import RuntimeOptions
@@ -209,7 +210,7 @@ def test_multi_label_training_from_a_csv(trained, tmp_path: Path) -> None:  # ty
     assert [c["support"] for c in evaluation.per_class] == [40, 40]  # sets, not single labels
     assert evaluation.macro_f1 >= 0.8 and evaluation.top5 >= 0.9
     assert 0.5 <= evaluation.accuracy <= 1.0  # exact sets, the hardest of the three
-    from localvision.metrics.evaluation import html_report
+    from localvision.metrics.evaluation_report import html_report
 
     page = html_report(evaluation, tmp_path / "report.html").read_text()
     assert "exact-set accuracy" in page and "Not drawn" in page and "<td" in page

@@ -14,7 +14,8 @@ from rich.table import Table
 
 from ..api import resolve_model
 from ..imaging.decode import ImageLimits
-from ..metrics.evaluation import evaluate, html_report
+from ..metrics.evaluation import evaluate
+from ..metrics.evaluation_report import html_report
 from ..training.dataset import load_dataset
 from ..training.finetune import EpochReport, finetune
 from ..training.train import train as run_training
