@@ -23,6 +23,7 @@ Example ``localvision.toml``::
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -36,10 +37,15 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import ErrorDetails
 
 from .errors import ConfigError
+from .types import Feature
 
 __all__ = [
+    "LOCAL_ROUTE",
+    "PRIVACY_CHECKS",
+    "REDACTABLE",
     "AwsProviderSettings",
     "AzureProviderSettings",
     "CloudSettings",
@@ -53,12 +59,47 @@ __all__ = [
 
 CONFIG_FILE_NAME = "localvision.toml"
 
+LOCAL_ROUTE = "local"
+"""The route that always answers: the local engine. Only the last of a chain."""
+PRIVACY_CHECKS = frozenset({"caller", "gps", "faces", "text"})
+"""The router's privacy checks (:mod:`localvision.cloud.privacy` runs them). They live here,
+with the other settings' vocabulary, so that ``[cloud.router]`` is checked when it is read."""
+REDACTABLE = frozenset({"faces", "text"})
+"""What :mod:`localvision.cloud.redaction` can blur before an image leaves."""
+
 
 def default_home(environ: Mapping[str, str] | None = None) -> Path:
     """The data home: ``$LOCALVISION_HOME``, else ``~/.localvision``."""
     env = os.environ if environ is None else environ
     value = env.get("LOCALVISION_HOME")
     return Path(value).expanduser() if value else Path.home() / ".localvision"
+
+
+class _Checked(BaseModel):
+    """Base of the sections whose validators check one setting against another.
+
+    Those checks raise :class:`ConfigError`, which pydantic wraps in a ``ValidationError``;
+    built directly in code (``RouterSettings(routes=...)``), such a section raises the
+    ConfigError itself, with its own message, as :meth:`Settings.load` does.
+    """
+
+    def __init__(self, /, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            found = _failed_check(exc)
+            if found is None:
+                raise
+            raise found from exc
+
+
+def _failed_check(exc: ValidationError) -> ConfigError | None:
+    """The ConfigError a settings check raised, when it is all that is wrong in ``exc``."""
+    errors = exc.errors()
+    if len(errors) != 1:
+        return None
+    found = errors[0].get("ctx", {}).get("error")
+    return found if isinstance(found, ConfigError) else None
 
 
 class ModelConfig(BaseModel):
@@ -142,13 +183,15 @@ class AwsProviderSettings(BaseModel):
     retries: int = Field(3, ge=0, le=10)
 
 
-class RouterSettings(BaseModel):
+class RouterSettings(_Checked):
     """``[cloud.router]``: which annotator answers which feature, and the policies that may
     keep a request local.
 
     ``routes`` maps a feature to its routes in order (``"local"`` or a provider name); a
-    feature without a route is answered locally. The router checks the names against the
-    configured providers when it is built, so a contradiction fails at start-up.
+    feature without a route is answered locally. Everything that can be checked without the
+    providers themselves (features, route order, budgets and redactions naming routes, privacy
+    checks, patterns) is checked here, so a contradiction fails when the config is read; the
+    router checks the names against the providers it opens when it is built.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -173,6 +216,87 @@ class RouterSettings(BaseModel):
     """A provider that takes local work while more than ``burst_queue`` requests wait."""
     burst_queue: int = Field(8, ge=0)
 
+    @property
+    def named_providers(self) -> frozenset[str]:
+        """Every cloud provider a route, the shadow or the burst names."""
+        named = {name for chain in self.routes.values() for name in chain}
+        named.update(name for name in (self.shadow, self.burst) if name is not None)
+        return frozenset(named - {LOCAL_ROUTE})
+
+    def feature_routes(self) -> dict[Feature, list[str]]:
+        """``routes`` keyed by feature (names and aliases read as :meth:`Feature.parse` does)."""
+        return {Feature.parse(name): list(chain) for name, chain in self.routes.items()}
+
+    @model_validator(mode="after")
+    def _consistent(self) -> RouterSettings:
+        """Refuse contradictions, in the order (and with the messages) the router used."""
+        _check_routes(self.routes)
+        if self.burst == LOCAL_ROUTE:
+            raise ConfigError("[cloud.router] burst must name a cloud provider, not 'local'.")
+        named = self.named_providers
+        _check_budgets(self.budgets, named)
+        _check_redact(self.redact, named)
+        _check_privacy(self.privacy, self.patterns)
+        return self
+
+
+def _check_routes(routes: Mapping[str, list[str]]) -> None:
+    """Each key is a feature; each chain names each route once, ``local`` only last."""
+    for name, chain in routes.items():
+        try:
+            Feature.parse(name)
+        except ValueError as exc:
+            raise ConfigError(f"[cloud.router] routes: {exc}") from exc
+        if not chain or len(set(chain)) != len(chain):
+            raise ConfigError(f"[cloud.router] routes.{name} must list each route once: {chain}.")
+        if LOCAL_ROUTE in chain[:-1]:
+            raise ConfigError(
+                f"[cloud.router] routes.{name}: {LOCAL_ROUTE!r} always answers, so routes after "
+                "it would never be tried; put it last."
+            )
+
+
+def _check_budgets(budgets: Mapping[str, float], named: frozenset[str]) -> None:
+    """Budget keys are ``provider`` or ``provider/feature``, for providers a route uses."""
+    for key in budgets:
+        _, _, feature = key.partition("/")
+        if feature:
+            try:
+                Feature.parse(feature)
+            except ValueError as exc:
+                raise ConfigError(f"[cloud.router] budgets.{key!r}: {exc}") from exc
+    unknown = {key for key in budgets if key.partition("/")[0] not in named}
+    if unknown:
+        raise ConfigError(
+            f"[cloud.router] budgets name providers no route uses: {sorted(unknown)}."
+        )
+
+
+def _check_redact(redact: Mapping[str, list[str]], named: frozenset[str]) -> None:
+    """Redactions are for providers a route uses, and only of what can be blurred."""
+    for name, what in redact.items():
+        if name not in named:
+            raise ConfigError(f"[cloud.router] redact names a provider no route uses: {name}.")
+        if set(what) - REDACTABLE:
+            raise ConfigError(
+                f"[cloud.router] redact.{name}: {sorted(set(what) - REDACTABLE)} cannot be "
+                f"redacted; choose from {sorted(REDACTABLE)}."
+            )
+
+
+def _check_privacy(privacy: list[str], patterns: list[str]) -> None:
+    """Only known privacy checks, and personal-data patterns that compile."""
+    bad_checks = set(privacy) - PRIVACY_CHECKS
+    if bad_checks:
+        raise ConfigError(
+            f"Unknown privacy checks {sorted(bad_checks)}; the checks are {sorted(PRIVACY_CHECKS)}."
+        )
+    for pattern in patterns:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise ConfigError(f"A privacy pattern does not compile: {exc}.") from exc
+
 
 class AzureProviderSettings(BaseModel):
     """``[cloud.azure]``: Azure AI Vision Image Analysis 4.0 over REST (endpoint and key)."""
@@ -186,7 +310,7 @@ class AzureProviderSettings(BaseModel):
     retries: int = Field(3, ge=0, le=10)
 
 
-class CloudSettings(BaseModel):
+class CloudSettings(_Checked):
     """``[cloud]``: whether anything may leave the machine, and the providers configured.
 
     ``egress = "deny"`` (the default) makes cloud providers impossible to construct.
@@ -203,7 +327,7 @@ class CloudSettings(BaseModel):
     router: RouterSettings = Field(default_factory=RouterSettings)
 
 
-class Settings(BaseModel):
+class Settings(_Checked):
     """Every setting localvision reads. Build it with :meth:`load`, or directly in code."""
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
@@ -262,14 +386,30 @@ class Settings(BaseModel):
         try:
             return cls.model_validate(data)
         except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-            )
-            where = f" in {file}" if file else ""
-            raise ConfigError(
-                f"Invalid configuration{where}: {problems}.",
-                hint="Fix the value in localvision.toml or the LOCALVISION_* variable.",
-            ) from exc
+            raise _config_error(exc, file) from exc
+
+
+def _config_error(exc: ValidationError, file: Path | None) -> ConfigError:
+    """One ConfigError for what pydantic found: a failed settings check keeps its own message
+    (the same as when the section is built in code); other problems are listed by place."""
+    where = f" in {file}" if file else ""
+    found = _failed_check(exc)
+    if found is not None:
+        hint = found.hint or (f"Fix it in {file}." if file else None)
+        return ConfigError(found.message, hint=hint)
+    problems = "; ".join(
+        f"{'.'.join(str(p) for p in err['loc'])}: {_message(err)}" for err in exc.errors()
+    )
+    return ConfigError(
+        f"Invalid configuration{where}: {problems}.",
+        hint="Fix the value in localvision.toml or the LOCALVISION_* variable.",
+    )
+
+
+def _message(error: ErrorDetails) -> str:
+    """An error's text: a settings check's own message, else pydantic's."""
+    found = error.get("ctx", {}).get("error")
+    return found.message if isinstance(found, ConfigError) else str(error["msg"])
 
 
 def _config_file(path: str | os.PathLike[str] | None, env: Mapping[str, str]) -> Path | None:

@@ -72,3 +72,73 @@ def test_invalid_environment_value_is_a_config_error() -> None:
 def test_missing_config_file_is_reported(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="does not exist"):
         Settings.load(tmp_path / "nope.toml", environ={})
+
+
+@pytest.mark.parametrize(
+    ("router", "message"),
+    [
+        ('routes = { labels = ["local", "google"] }', "put it last"),
+        ('routes = { labels = ["google", "google"] }', "each route once"),
+        ('routes = { smell = ["google"] }', "Unknown feature 'smell'"),
+        ('routes = { labels = ["google"] }\nbudgets = { "google/smell" = 1.0 }', "Unknown feature"),
+        ("budgets = { google = 5.0 }", r"budgets name providers no route uses: \['google'\]"),
+        ('privacy = ["telepathy"]', r"Unknown privacy checks \['telepathy'\]"),
+        ("patterns = ['(unclosed']", "A privacy pattern does not compile"),
+        (
+            'routes = { labels = ["google"] }\nredact = { google = ["licence plates"] }',
+            r"redact\.google: \['licence plates'\] cannot be redacted",
+        ),
+        ('redact = { google = ["faces"] }', "redact names a provider no route uses: google"),
+        ('burst = "local"', "burst must name a cloud provider, not 'local'"),
+    ],
+)
+def test_a_contradictory_router_fails_when_the_config_is_loaded(
+    tmp_path: Path, router: str, message: str
+) -> None:
+    config = tmp_path / "localvision.toml"
+    config.write_text(f"[cloud.router]\n{router}\n")
+    with pytest.raises(ConfigError, match=message) as info:
+        Settings.load(config, environ={"LOCALVISION_HOME": str(tmp_path)})
+    # the router's own message, not pydantic's wording around it; the hint names the file
+    assert info.value.message.startswith(("[cloud.router] ", "Unknown privacy", "A privacy"))
+    assert info.value.hint == f"Fix it in {config}."
+
+
+def test_a_router_check_is_listed_with_the_other_problems(tmp_path: Path) -> None:
+    config = tmp_path / "localvision.toml"
+    config.write_text('batch_size = 0\n[cloud.router]\nburst = "local"\n')
+    with pytest.raises(ConfigError, match="batch_size") as info:
+        Settings.load(config, environ={"LOCALVISION_HOME": str(tmp_path)})
+    assert "burst must name a cloud provider" in info.value.message
+    assert "Value error" not in info.value.message
+
+
+def test_a_router_built_in_code_is_checked_too(tmp_path: Path) -> None:
+    from localvision.config import CloudSettings, RouterSettings
+
+    with pytest.raises(ConfigError, match="put it last"):
+        RouterSettings(routes={"labels": ["local", "google"]})
+    with pytest.raises(ConfigError, match="Unknown privacy checks"):
+        Settings(home=tmp_path, cloud={"router": {"privacy": ["telepathy"]}})  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="no route uses"):
+        CloudSettings(router={"budgets": {"aws": 1.0}})  # type: ignore[arg-type]
+
+
+def test_a_consistent_router_loads(tmp_path: Path) -> None:
+    from localvision.types import Feature
+
+    config = tmp_path / "localvision.toml"
+    config.write_text(
+        "[cloud.router]\n"
+        'routes = { ocr = ["aws", "google", "local"], labels = ["google"] }\n'
+        'budgets = { google = 50.0, "google/text" = 20.0, azure = 1.0 }\n'
+        'redact = { google = ["faces", "text"] }\n'
+        'shadow = "azure"\nshadow_fraction = 0.1\nburst = "google"\n'
+        "patterns = ['\\bMRN-\\d{6}\\b']\n"
+    )
+    router = Settings.load(config, environ={"LOCALVISION_HOME": str(tmp_path)}).cloud.router
+    assert router.named_providers == {"aws", "google", "azure"}
+    assert router.feature_routes() == {
+        Feature.TEXT: ["aws", "google", "local"],
+        Feature.LABELS: ["google"],
+    }

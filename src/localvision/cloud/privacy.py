@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from PIL import Image
 
 from ..annotator import Annotator
+from ..config import PRIVACY_CHECKS as CHECKS
 from ..imaging.decode import read_source
 from ..types import AnnotateRequest, Feature, FeatureRequest, TextLine
 
@@ -28,8 +29,6 @@ __all__ = [
     "luhn_valid",
     "reading_order",
 ]
-
-CHECKS = frozenset({"caller", "gps", "faces", "text"})
 
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
 _PHONE = re.compile(r"(?<![\w])\+?\d[\d ()./-]{7,}\d(?![\w])")

@@ -14,13 +14,12 @@ from collections.abc import Iterable
 from PIL import Image, ImageFilter
 
 from ..annotator import Annotator
+from ..config import REDACTABLE
 from ..errors import FeatureNotAvailableError
 from ..imaging.decode import DEFAULT_LIMITS, ImageLimits, decode_image
 from ..types import AnnotateRequest, Feature, FeatureRequest, ImageInput
 
 __all__ = ["REDACTABLE", "blur_regions", "redact"]
-
-REDACTABLE = frozenset({"faces", "text"})
 
 Box = tuple[float, float, float, float]
 
