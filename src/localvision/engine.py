@@ -21,62 +21,22 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import FeatureNotAvailableError, InferenceError, LocalVisionError, ModelCardError
+from .errors import InferenceError, LocalVisionError
 from .imaging.decode import DEFAULT_LIMITS, ImageLimits, decode_image, describe_source
 from .models.model import Model
+from .tasks import registry
 from .tasks.base import Task
-from .tasks.classify import ClassifyTask
-from .tasks.colors import ColorsTask
-from .tasks.crop_hints import CropHintsTask
-from .tasks.faces import FacesTask, faces_available
-from .tasks.objects import ObjectsTask
-from .tasks.text import TextTask, text_available
 from .types import AnnotateRequest, AnnotateResult, Feature, FeatureRequest
 
 __all__ = ["BUILTIN_FEATURES", "LocalEngine", "task_for"]
 
-_TASKS: dict[Feature, type[ClassifyTask] | type[ObjectsTask]] = {
-    Feature.LABELS: ClassifyTask,
-    Feature.OBJECTS: ObjectsTask,
-}
-BUILTIN_FEATURES = frozenset(
-    {Feature.COLORS, Feature.CROP_HINTS, Feature.FACES, Feature.TEXT, Feature.DOCUMENT_TEXT}
-)
+BUILTIN_FEATURES = registry.BUILTIN_FEATURES
 """Features answered without a user model (faces and text with their extras installed)."""
 
 
-def _builtin_tasks() -> dict[Feature, Task]:
-    faces = FacesTask() if faces_available() else None
-    tasks: dict[Feature, Task] = {
-        Feature.COLORS: ColorsTask(),
-        Feature.CROP_HINTS: CropHintsTask(faces=faces),
-    }
-    if faces is not None:
-        tasks[Feature.FACES] = faces
-    if text_available():
-        tasks[Feature.TEXT] = TextTask(Feature.TEXT)
-        tasks[Feature.DOCUMENT_TEXT] = TextTask(Feature.DOCUMENT_TEXT)
-    return tasks
-
-
-_TASK_OF_FEATURE = {Feature.LABELS: "classify", Feature.OBJECTS: "detect"}
-
-
 def task_for(feature: Feature, model: Model) -> Task:
-    """The task answering ``feature`` with ``model``."""
-    if feature not in _TASKS:
-        raise FeatureNotAvailableError(
-            f"localvision cannot answer {feature.value!r} with a model yet.",
-            hint=f"Supported with a model: {', '.join(f.value for f in _TASKS)}.",
-        )
-    wanted = _TASK_OF_FEATURE[feature]
-    if model.card.task != wanted:
-        raise ModelCardError(
-            f"Model {model.name!r} is a {model.card.task} model; {feature.value!r} needs a "
-            f"{wanted} model.",
-            hint=f'If the card is wrong, set task = "{wanted}" in its .card.toml.',
-        )
-    return _TASKS[feature](model)
+    """The task answering ``feature`` with ``model`` (see :mod:`localvision.tasks.registry`)."""
+    return registry.build_model_task(feature, model)
 
 
 @dataclass
@@ -105,7 +65,7 @@ class LocalEngine:
         decode_workers: int | None = None,
         on_batch: Callable[[Feature, int], None] | None = None,
     ) -> None:
-        self._tasks: dict[Feature, Task] = _builtin_tasks()
+        self._tasks: dict[Feature, Task] = registry.build_builtin_tasks()
         self._tasks.update({f: task_for(f, m) for f, m in models.items()})
         self._on_batch = on_batch
         self.limits = limits
@@ -162,7 +122,7 @@ class LocalEngine:
         for feature_request in request.features:
             task = self._tasks.get(feature_request.feature)
             if task is None:
-                _fail(prepared.result, _missing(feature_request.feature))
+                _fail(prepared.result, registry.unavailable_error(feature_request.feature))
             else:
                 tasks.append((feature_request, task))
         if not tasks:
@@ -215,21 +175,3 @@ class LocalEngine:
 def _fail(result: AnnotateResult, error: LocalVisionError) -> None:
     if result.error is None:  # the first error is the one worth reporting
         result.error = error
-
-
-def _missing(feature: Feature) -> FeatureNotAvailableError:
-    if feature is Feature.FACES:
-        return FeatureNotAvailableError(
-            "Face detection needs OpenCV, which is not installed.",
-            hint="pip install 'localvision[faces]'",
-        )
-    if feature in (Feature.TEXT, Feature.DOCUMENT_TEXT):
-        return FeatureNotAvailableError(
-            "Text detection needs RapidOCR, which is not installed.",
-            hint="pip install 'localvision[ocr]'",
-        )
-    return FeatureNotAvailableError(
-        f"No model is configured for {feature.value!r}.",
-        hint=f'Configure one: [features] {feature.value} = "NAME" in localvision.toml, '
-        "or --model on the command line.",
-    )

@@ -26,6 +26,7 @@ from PIL import Image
 from ..optional import import_optional
 from ..types import AnnotateResult, DecodedImage, Face, Feature, FeatureRequest
 from .colors import image_quality
+from .nms import non_max_suppression
 
 __all__ = ["DEFAULT_MAX_FACES", "FacesTask", "faces_available"]
 
@@ -134,22 +135,22 @@ def _score(kind: str, weight: float) -> float:
     return 1.0 / (1.0 + math.exp(-(float(weight) - midpoint) / spread))
 
 
-def _merge(found: list[tuple[float, float, float, float, float]]) -> list[Any]:
-    """Keep the strongest of boxes that overlap by IoU > 0.3."""
-    kept: list[tuple[float, float, float, float, float]] = []
-    for box in sorted(found, key=lambda b: -b[4]):
-        if all(_iou(box, other) <= _MERGE_IOU for other in kept):
-            kept.append(box)
-    return kept
+def _merge(
+    found: list[tuple[float, float, float, float, float]],
+) -> list[tuple[float, float, float, float, float]]:
+    """Keep the strongest of ``(x, y, w, h, score)`` hits that overlap by IoU > 0.3.
 
-
-def _iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
-    ax1, ay1, bx1, by1 = a[0] + a[2], a[1] + a[3], b[0] + b[2], b[1] + b[3]
-    width = max(0.0, min(ax1, bx1) - max(a[0], b[0]))
-    height = max(0.0, min(ay1, by1) - max(a[1], b[1]))
-    overlap = width * height
-    union = a[2] * a[3] + b[2] * b[3] - overlap
-    return overlap / union if union > 0 else 0.0
+    The passes disagree on kind (frontal, profile), not on what a face is, so every hit
+    competes with every other (no classes). Cascade boxes are whole pixels, so the corners
+    ``x + w`` are exact and the IoU is the one the widths give.
+    """
+    if not found:
+        return []
+    table = np.array(found, dtype=np.float64)
+    x, y, w, h, scores = table.T
+    boxes = np.stack([x, y, x + w, y + h], axis=1)
+    kept = non_max_suppression(boxes, scores, classes=None, iou_threshold=_MERGE_IOU)
+    return [found[i] for i in kept]
 
 
 def _crop_quality(

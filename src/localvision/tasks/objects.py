@@ -29,6 +29,7 @@ from ..models.card import ResizeMode
 from ..models.model import Model
 from ..models.preprocess import crop_box, letterbox_geometry, min_side_needed, to_tensor
 from ..types import AnnotateResult, DecodedImage, DetectedObject, Feature, FeatureRequest
+from .nms import non_max_suppression  # class-wise here; re-exported for callers
 
 __all__ = ["DEFAULT_MAX_OBJECTS", "ObjectsTask", "decode", "non_max_suppression"]
 
@@ -183,38 +184,6 @@ def _decode_separate(
     scale = np.array([width, height, width, height], np.float32) if boxes.max() <= 1.5 else 1.0
     xyxy = boxes[:, [1, 0, 3, 2]] * scale
     return xyxy, scores_out[:count].astype(np.float32), classes_out[:count].astype(np.int64)
-
-
-def non_max_suppression(
-    boxes: np.ndarray[Any, Any],
-    scores: np.ndarray[Any, Any],
-    classes: np.ndarray[Any, Any],
-    iou_threshold: float,
-) -> np.ndarray[Any, Any]:
-    """Indices kept by greedy class-wise NMS, best score first."""
-    order = np.argsort(-scores, kind="stable")
-    keep: list[int] = []
-    suppressed = np.zeros(len(scores), dtype=bool)
-    areas = np.clip(boxes[:, 2] - boxes[:, 0], 0, None) * np.clip(
-        boxes[:, 3] - boxes[:, 1], 0, None
-    )
-    for position, i in enumerate(order):
-        if suppressed[i]:
-            continue
-        keep.append(int(i))
-        rest = order[position + 1 :]
-        rest = rest[(classes[rest] == classes[i]) & ~suppressed[rest]]
-        if not len(rest):
-            continue
-        x0 = np.maximum(boxes[i, 0], boxes[rest, 0])
-        y0 = np.maximum(boxes[i, 1], boxes[rest, 1])
-        x1 = np.minimum(boxes[i, 2], boxes[rest, 2])
-        y1 = np.minimum(boxes[i, 3], boxes[rest, 3])
-        overlap = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
-        union = areas[i] + areas[rest] - overlap
-        iou = np.divide(overlap, union, out=np.zeros_like(overlap), where=union > 0)
-        suppressed[rest[iou > iou_threshold]] = True
-    return np.array(keep, dtype=np.int64)
 
 
 def _to_original(
