@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from localvision.advisor.costs import PriceEntry, Tier
 from localvision.api import engine_for
 from localvision.cloud.audit import AuditLog, EgressRecord
+from localvision.cloud.prices import PriceEntry, Tier
 from localvision.cloud.router import Router
 from localvision.config import CloudSettings, GoogleProviderSettings, RouterSettings, Settings
 from localvision.engine import LocalEngine

@@ -17,11 +17,11 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from ..advisor.costs import PriceEntry, cloud_cost, price_for
 from ..config import RouterSettings
 from ..errors import LocalVisionError
 from ..types import Feature, FeatureRequest
 from .audit import AuditLog, units_sent
+from .prices import PriceEntry, cloud_cost, price_for
 
 __all__ = ["Budgets"]
 

@@ -24,7 +24,6 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from ..advisor.costs import PRICES, PriceEntry
 from ..annotator import Annotator
 from ..config import LOCAL_ROUTE, Settings
 from ..errors import ConfigError, EgressDeniedError, LocalVisionError
@@ -32,6 +31,7 @@ from ..types import AnnotateRequest, AnnotateResult, Feature, FeatureRequest
 from .audit import AuditLog, EgressRecord, calling_as, costing, redacting
 from .budgets import Budgets
 from .health import Health, is_failure
+from .prices import PRICES, PriceEntry
 from .privacy import PrivacyCheck
 from .providers import CloudProvider, open_provider
 from .redaction import redact
