@@ -1,0 +1,36 @@
+"""Configuration: one typed object, :class:`Settings`, read once and passed down.
+
+``settings`` holds the object and how it is read (file, environment, defaults); ``cloud`` the
+``[cloud]`` section and the router's checks; ``checked`` the base that turns a failed check
+into a :class:`~localvision.errors.ConfigError` with the user's message.
+"""
+
+from __future__ import annotations
+
+from .cloud import (
+    LOCAL_ROUTE,
+    PRIVACY_CHECKS,
+    REDACTABLE,
+    AwsProviderSettings,
+    AzureProviderSettings,
+    CloudSettings,
+    GoogleProviderSettings,
+    RouterSettings,
+)
+from .settings import CONFIG_FILE_NAME, ModelConfig, ServerSettings, Settings, default_home
+
+__all__ = [
+    "CONFIG_FILE_NAME",
+    "LOCAL_ROUTE",
+    "PRIVACY_CHECKS",
+    "REDACTABLE",
+    "AwsProviderSettings",
+    "AzureProviderSettings",
+    "CloudSettings",
+    "GoogleProviderSettings",
+    "ModelConfig",
+    "RouterSettings",
+    "ServerSettings",
+    "Settings",
+    "default_home",
+]
