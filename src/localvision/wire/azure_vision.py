@@ -23,7 +23,17 @@ from ..errors import (
     OverloadedError,
     ProviderError,
 )
-from ..types import AnnotateResult, CropHint, DetectedObject, Feature, Label, TextLine, TextWord
+from ..types import (
+    AnnotateResult,
+    CropHint,
+    DetectedObject,
+    Feature,
+    Label,
+    Quad,
+    TextLine,
+    TextWord,
+)
+from . import geometry
 
 __all__ = ["FEATURES", "PATH", "error_from_response", "fill_from_analysis", "query"]
 
@@ -53,16 +63,22 @@ def query(features: Iterable[Feature], api_version: str) -> dict[str, str]:
     return {"api-version": api_version, "features": ",".join(names)}
 
 
-def _box(box: Mapping[str, Any]) -> tuple[float, float, float, float]:
-    left, top = float(box.get("x", 0)), float(box.get("y", 0))
-    return left, top, left + float(box.get("w", 0)), top + float(box.get("h", 0))
+def _box(box: Mapping[str, Any]) -> geometry.Box:
+    """A pixel ``{x, y, w, h}`` as ``(left, top, right, bottom)``."""
+    rect = (
+        float(box.get("x", 0)),
+        float(box.get("y", 0)),
+        float(box.get("w", 0)),
+        float(box.get("h", 0)),
+    )
+    return geometry.rect_to_box(rect)
 
 
-def _quad(points: Any) -> Any:
-    corners = [(float(p.get("x", 0)), float(p.get("y", 0))) for p in points or []][:4]
-    while len(corners) < 4:
-        corners.append(corners[-1] if corners else (0.0, 0.0))
-    return tuple(corners)
+def _quad(points: Any) -> Quad:
+    """A ``boundingPolygon`` as a quad: its first four points, a short one padded with its
+    last point."""
+    corners = [(float(p.get("x", 0)), float(p.get("y", 0))) for p in points or []]
+    return geometry.to_quad(corners, repeat_last=True)
 
 
 def fill_from_analysis(body: Mapping[str, Any], result: AnnotateResult) -> None:

@@ -80,11 +80,8 @@ class GoogleVisionProvider:
         results: list[AnnotateResult],
         sent: Sequence[Outgoing],
     ) -> None:
-        entries = [
-            wire.request_body([item.data], requests[item.index].features)["requests"][0]
-            for item in sent
-        ]
-        payload = json.dumps({"requests": entries}).encode()
+        body = wire.request_body([(item.data, requests[item.index].features) for item in sent])
+        payload = json.dumps(body).encode()
         asked = {f.feature.value: None for item in sent for f in requests[item.index].features}
         try:
             with audited(

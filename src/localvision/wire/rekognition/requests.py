@@ -1,0 +1,230 @@
+"""Parsing ``DetectLabels``, ``DetectText`` and ``DetectFaces`` requests (the server direction).
+
+Every operation is ``POST /`` named by the ``X-Amz-Target`` header
+(``RekognitionService.DetectLabels``); the body is JSON with the image as base64
+``Image.Bytes``. Values Rekognition would refuse are refused with the error it would give, so
+botocore raises the same modelled exception against this server as against AWS.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ...errors import ImageTooLargeError, InvalidParameterError
+from ...types import Feature, FeatureRequest
+from .errors import InvalidImageFormatError, SerializationError, UnknownOperationError
+
+__all__ = [
+    "DEFAULT_MAX_LABELS",
+    "DEFAULT_MIN_CONFIDENCE",
+    "MAX_IMAGE_BYTES",
+    "TARGET_PREFIX",
+    "DetectLabelsRequest",
+    "WordFilter",
+    "operation",
+    "parse_detect_faces",
+    "parse_detect_labels",
+    "parse_detect_text",
+    "parse_image",
+]
+
+TARGET_PREFIX = "RekognitionService."
+MAX_IMAGE_BYTES = 5 * 1024 * 1024  # raw bytes, per the service's quota
+DEFAULT_MIN_CONFIDENCE = 55.0
+DEFAULT_MAX_LABELS = 1000
+_JPEG, _PNG = b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n"
+
+
+@dataclass(frozen=True)
+class DetectLabelsRequest:
+    """A parsed ``DetectLabels`` call: labels and/or image properties."""
+
+    image: bytes
+    features: tuple[FeatureRequest, ...]
+    inclusion: frozenset[str] = frozenset()
+    exclusion: frozenset[str] = frozenset()
+
+    @property
+    def wants_labels(self) -> bool:
+        return any(f.feature is Feature.LABELS for f in self.features)
+
+    def answerable(self, available: frozenset[Feature]) -> tuple[FeatureRequest, ...]:
+        """The features to run: labels and objects only where a model answers them."""
+        optional = (Feature.LABELS, Feature.OBJECTS)
+        return tuple(
+            f for f in self.features if f.feature not in optional or f.feature in available
+        )
+
+
+@dataclass(frozen=True)
+class WordFilter:
+    """``Filters.WordFilter`` of ``DetectText``: confidence in 0..1, sizes as image ratios."""
+
+    min_confidence: float = 0.0
+    min_height: float = 0.0
+    min_width: float = 0.0
+
+
+def operation(target: str | None, supported: Sequence[str]) -> str:
+    """The operation named by an ``X-Amz-Target`` header, if this server answers it."""
+    name = (target or "").removeprefix(TARGET_PREFIX)
+    if not target or not target.startswith(TARGET_PREFIX) or name not in supported:
+        raise UnknownOperationError(
+            f"Operation {target or '(no X-Amz-Target header)'} is not supported by this server.",
+            hint=f"Supported: {', '.join(TARGET_PREFIX + s for s in supported)}.",
+        )
+    return name
+
+
+def parse_image(body: Mapping[str, Any]) -> bytes:
+    """``Image.Bytes`` decoded and checked: present, at most 5 MB, PNG or JPEG."""
+    image = body.get("Image")
+    if not isinstance(image, dict):
+        raise InvalidParameterError("Image is required: send Image.Bytes.")
+    if "S3Object" in image and "Bytes" not in image:
+        raise InvalidParameterError(
+            "Image.S3Object is not supported by this server.", hint="Send Image.Bytes instead."
+        )
+    raw = image.get("Bytes")
+    if not isinstance(raw, str) or not raw:
+        raise InvalidParameterError("Image.Bytes must be non-empty base64 data.")
+    try:
+        data = base64.b64decode(raw, validate=True)
+    except (binascii.Error, ValueError):
+        raise SerializationError("Image.Bytes is not valid base64.") from None
+    if not data:
+        raise InvalidParameterError("Image.Bytes is empty.")
+    if len(data) > MAX_IMAGE_BYTES:
+        raise ImageTooLargeError(
+            f"Image size is {len(data):,} bytes; the maximum is {MAX_IMAGE_BYTES:,}."
+        )
+    if not (data.startswith(_JPEG) or data.startswith(_PNG)):
+        raise InvalidImageFormatError("Request has unsupported image format (PNG or JPEG only).")
+    return data
+
+
+def parse_detect_labels(body: Any) -> DetectLabelsRequest:
+    """Parse a ``DetectLabelsRequest``; raises the error Rekognition would for bad values."""
+    if not isinstance(body, dict):
+        raise SerializationError("The request body must be a JSON object.")
+    image = parse_image(body)
+    max_labels = body.get("MaxLabels", DEFAULT_MAX_LABELS)
+    if not isinstance(max_labels, int) or isinstance(max_labels, bool) or max_labels < 0:
+        raise InvalidParameterError(f"MaxLabels must be an integer >= 0; got {max_labels!r}.")
+    min_confidence = body.get("MinConfidence", DEFAULT_MIN_CONFIDENCE)
+    if (
+        not isinstance(min_confidence, int | float)
+        or isinstance(min_confidence, bool)
+        or not 0 <= min_confidence <= 100
+    ):
+        raise InvalidParameterError(
+            f"MinConfidence must be a number from 0 to 100; got {min_confidence!r}."
+        )
+    features = body.get("Features", ["GENERAL_LABELS"])
+    if not isinstance(features, list) or not set(features) <= {
+        "GENERAL_LABELS",
+        "IMAGE_PROPERTIES",
+    }:
+        raise InvalidParameterError(
+            f"Features must list GENERAL_LABELS and/or IMAGE_PROPERTIES; got {features!r}."
+        )
+    settings = body.get("Settings") or {}
+    if not isinstance(settings, dict):
+        raise InvalidParameterError("Settings must be an object.")
+    general = settings.get("GeneralLabels") or {}
+    wanted: list[FeatureRequest] = []
+    if "GENERAL_LABELS" in features:
+        wanted.append(
+            FeatureRequest(
+                Feature.LABELS, max_results=max_labels or None, min_score=min_confidence / 100
+            )
+        )
+        wanted.append(FeatureRequest(Feature.OBJECTS, min_score=min_confidence / 100))
+    if "IMAGE_PROPERTIES" in features:
+        max_colors = (settings.get("ImageProperties") or {}).get("MaxDominantColors", 10)
+        valid = isinstance(max_colors, int) and not isinstance(max_colors, bool)
+        if not valid or not 0 <= max_colors <= 20:
+            raise InvalidParameterError(
+                f"Settings.ImageProperties.MaxDominantColors must be 0 to 20; got {max_colors!r}."
+            )
+        wanted.append(FeatureRequest(Feature.COLORS, max_results=max_colors or None))
+    return DetectLabelsRequest(
+        image=image,
+        features=tuple(wanted),
+        inclusion=frozenset(_names(general, "LabelInclusionFilters")),
+        exclusion=frozenset(_names(general, "LabelExclusionFilters")),
+    )
+
+
+def _names(settings: Mapping[str, Any], key: str) -> list[str]:
+    value = settings.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise InvalidParameterError(f"Settings.GeneralLabels.{key} must be a list of strings.")
+    return value
+
+
+_FACE_ATTRIBUTES = {
+    "DEFAULT",
+    "ALL",
+    "AGE_RANGE",
+    "BEARD",
+    "EMOTIONS",
+    "EYE_DIRECTION",
+    "EYEGLASSES",
+    "EYES_OPEN",
+    "GENDER",
+    "MOUTH_OPEN",
+    "MUSTACHE",
+    "FACE_OCCLUDED",
+    "SMILE",
+    "SUNGLASSES",
+}
+
+
+def parse_detect_faces(body: Any) -> tuple[bytes, FeatureRequest]:
+    """Parse a ``DetectFacesRequest``: the image, and the attributes asked (all validated)."""
+    if not isinstance(body, dict):
+        raise SerializationError("The request body must be a JSON object.")
+    image = parse_image(body)
+    attributes = body.get("Attributes", ["DEFAULT"])
+    if not isinstance(attributes, list) or not set(attributes) <= _FACE_ATTRIBUTES:
+        raise InvalidParameterError(
+            f"Attributes must list values from {', '.join(sorted(_FACE_ATTRIBUTES))}; "
+            f"got {attributes!r}."
+        )
+    return image, FeatureRequest(Feature.FACES, max_results=100)
+
+
+def parse_detect_text(body: Any) -> tuple[bytes, WordFilter]:
+    """Parse a ``DetectTextRequest``: the image and the word filter."""
+    if not isinstance(body, dict):
+        raise SerializationError("The request body must be a JSON object.")
+    image = parse_image(body)
+    filters = body.get("Filters") or {}
+    if not isinstance(filters, dict):
+        raise InvalidParameterError("Filters must be an object.")
+    regions = filters.get("RegionsOfInterest") or []
+    if not isinstance(regions, list) or len(regions) > 10:
+        raise InvalidParameterError("Filters.RegionsOfInterest takes at most 10 regions.")
+    if regions:
+        raise InvalidParameterError("Filters.RegionsOfInterest is not supported by this server.")
+    raw = filters.get("WordFilter") or {}
+    values = {}
+    for key, top in (
+        ("MinConfidence", 100),
+        ("MinBoundingBoxHeight", 1),
+        ("MinBoundingBoxWidth", 1),
+    ):
+        value = raw.get(key, 0)
+        if not isinstance(value, int | float) or isinstance(value, bool) or not 0 <= value <= top:
+            raise InvalidParameterError(f"WordFilter.{key} must be from 0 to {top}; got {value!r}.")
+        values[key] = float(value)
+    return image, WordFilter(
+        min_confidence=values["MinConfidence"] / 100,
+        min_height=values["MinBoundingBoxHeight"],
+        min_width=values["MinBoundingBoxWidth"],
+    )
