@@ -93,6 +93,33 @@ class ServerSettings(BaseModel):
         default_factory=dict, description="Access key id -> secret key, for SigV4 on the AWS route."
     )
     insecure: bool = Field(False, description="Listen beyond loopback without credentials.")
+    public_paths: list[str] = Field(
+        default_factory=list,
+        description="Paths answered without credentials when credentials are configured, "
+        "from '/metrics', '/docs' (with '/openapi.json'); health and readiness always are.",
+    )
+    aws_region: str = Field(
+        "us-east-1", min_length=1, description="The region SigV4 credential scopes must name."
+    )
+    allow_unsigned_payload: bool = Field(
+        False,
+        description="Accept SigV4 requests whose X-Amz-Content-Sha256 is UNSIGNED-PAYLOAD "
+        "(the signature then does not cover the body).",
+    )
+    max_images_per_request: int = Field(
+        64,
+        gt=0,
+        le=1024,
+        description="Most images in one native or Open Inference request (Google's API caps "
+        "its own at 16, Rekognition's at 1).",
+    )
+    max_connections: int = Field(
+        512, gt=0, description="Open connections at once; more are answered 503 at once."
+    )
+    read_timeout_s: float = Field(
+        30.0, gt=0, description="Longest a client may take to send a request's headers and body."
+    )
+    keep_alive_s: float = Field(5.0, gt=0, description="How long an idle connection stays open.")
 
 
 class Settings(Checked):
