@@ -130,9 +130,32 @@ def test_compare_on_unlabelled_photos_says_so(models_dir: Path, photos_dir: Path
         (["--features", "labels"], "No model for 'labels'"),
     ],
 )
-def test_bad_input_is_one_line(labelled: Path, args: list[str], message: str) -> None:
-    result = runner.invoke(app, ["compare", str(labelled), *args])
+def test_bad_input_is_one_line(
+    labelled: Path, tmp_path: Path, args: list[str], message: str
+) -> None:
+    empty_home = {"LOCALVISION_HOME": str(tmp_path / "empty-home")}
+    result = runner.invoke(app, ["compare", str(labelled), *args], env=empty_home)
     assert result.exit_code == 2 and message in result.stderr
+
+
+def test_the_only_registered_classifier_is_measured_when_none_is_named(
+    colour_model_path: Path, labelled: Path, tmp_path: Path
+) -> None:
+    home = {"LOCALVISION_HOME": str(tmp_path / "home")}
+    added = runner.invoke(app, ["models", "add", "colours", str(colour_model_path)], env=home)
+    assert added.exit_code == 0, added.stderr
+    args = ["compare", str(labelled), "--features", "labels", "--providers", "google"]
+    result = runner.invoke(app, [*args, "--json"], env=home)
+    assert result.exit_code == 0, result.stderr
+    (row,) = json.loads(result.stdout)["measurements"]
+    assert row["feature"] == "labels" and row["model"] == "colours"
+    shown = runner.invoke(app, args, env=home)
+    assert shown.exit_code == 0 and "colours" in shown.stdout
+    again = runner.invoke(app, ["models", "add", "more-colours", str(colour_model_path)], env=home)
+    assert again.exit_code == 0, again.stderr
+    result = runner.invoke(app, args, env=home)
+    assert result.exit_code == 2 and "several classifiers" in result.stderr
+    assert "colours, more-colours" in result.stderr
 
 
 def test_bad_hardware_profile_and_empty_folder(labelled: Path, tmp_path: Path) -> None:

@@ -4,6 +4,6 @@
 turns throughput and hardware into a monthly cost and finds the break-even against the
 cloud's list prices, ``report`` renders the HTML page.
 
-Imports the core, the engine, ``metrics``, ``training`` (data sets) and ``cloud`` (prices and
-providers); only the CLI imports it.
+Imports the core, the engine, ``metrics``, ``training`` (data sets), ``registry`` (to find the
+model to measure) and ``cloud`` (prices and providers); only the CLI imports it.
 """

@@ -22,7 +22,12 @@ from ..api import engine_for, resolve_model
 from ..cloud.audit import AuditLog, summarise, units_sent
 from ..config import Settings
 from ..engine import BUILTIN_FEATURES
-from ..errors import FeatureNotAvailableError, InvalidInputError, InvalidParameterError
+from ..errors import (
+    FeatureNotAvailableError,
+    InvalidInputError,
+    InvalidParameterError,
+    LocalVisionError,
+)
 from ..imaging.decode import ImageLimits
 from ..imaging.inputs import expand_image_paths
 from ..metrics.agreement import agreement
@@ -150,18 +155,68 @@ def compare(
 def _models(
     features: Sequence[Feature], settings: Settings, names: Mapping[str, str]
 ) -> dict[Feature, Model]:
+    """The model measured for each feature that needs one: ``--models``, else ``[features]``,
+    else the only configured or registered model of the feature's kind."""
     out: dict[Feature, Model] = {}
-    for feature in features:
-        if feature in BUILTIN_FEATURES:
-            continue
-        name = names.get(feature.value) or settings.features.get(feature.value)
-        if name is None:
-            raise FeatureNotAvailableError(
-                f"No model for {feature.value!r} to measure.",
-                hint=f"Pass --models {feature.value}=NAME or configure [features].",
+    try:
+        for feature in features:
+            if feature in BUILTIN_FEATURES:
+                continue
+            name = names.get(feature.value) or settings.features.get(feature.value)
+            out[feature] = (
+                resolve_model(name, settings) if name else _only_model(feature, settings)
             )
-        out[feature] = resolve_model(name, settings)
+    except BaseException:
+        for model in out.values():
+            model.close()
+        raise
     return out
+
+
+_KIND = {Feature.LABELS: ("classify", "classifier"), Feature.OBJECTS: ("detect", "detector")}
+
+
+def _only_model(feature: Feature, settings: Settings) -> Model:
+    """The one configured or registered model whose card answers ``feature``; an error that
+    names the candidates when there are none or several."""
+    task, kind = _KIND.get(feature, ("", "model"))
+    found: list[Model] = []
+    for name in _candidates(settings):
+        try:
+            model = resolve_model(name, settings)
+        except LocalVisionError:
+            continue  # a model that does not load is not a candidate
+        if model.card.task == task:
+            found.append(model)
+        else:
+            model.close()
+    if len(found) == 1:
+        return found[0]
+    listed = ", ".join(m.name for m in found)
+    for model in found:
+        model.close()
+    if found:
+        raise FeatureNotAvailableError(
+            f"No model for {feature.value!r} is chosen, and several {kind}s could be measured: "
+            f"{listed}.",
+            hint=f"Pass --models {feature.value}=NAME or configure [features].",
+        )
+    raise FeatureNotAvailableError(
+        f"No model for {feature.value!r} to measure: none is configured or registered.",
+        hint=f"Pass --models {feature.value}=NAME, configure [features], or register one with "
+        "localvision models add NAME FILE.",
+    )
+
+
+def _candidates(settings: Settings) -> list[str]:
+    """Every model a bare name reaches: configured ones, then registered ones."""
+    names = list(settings.models)
+    if (settings.home / "registry" / "registry.db").is_file():
+        from ..registry import Registry
+
+        registered = {entry.name for entry in Registry(settings.home).entries()}
+        names += sorted(registered - set(names))
+    return names
 
 
 def _measure(
