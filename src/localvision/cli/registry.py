@@ -232,8 +232,15 @@ def export(
 
 def pull(
     ref: Annotated[
-        str, typer.Argument(help="hf://owner/repo[@rev]/path, an https URL, or a catalog name.")
-    ],
+        str | None,
+        typer.Argument(
+            help="hf://owner/repo[@rev]/path, an https URL, or a catalog name (see --list).",
+            show_default=False,
+        ),
+    ] = None,
+    list_catalog: Annotated[
+        bool, typer.Option("--list", help="List the catalog's models and exit.")
+    ] = False,
     name: Annotated[str | None, typer.Option(help="Register under this name.")] = None,
     sha256: Annotated[str | None, typer.Option(help="The SHA-256 the file must have.")] = None,
     max_bytes: Annotated[int, typer.Option(help="Refuse files larger than this.")] = 2 * 1024**3,
@@ -248,6 +255,18 @@ def pull(
     from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 
     from ..registry.pull import download, resolve_source
+
+    if list_catalog:
+        _print_catalog(as_json)
+        return
+    if ref is None:
+        with reported():
+            raise InvalidParameterError(
+                "Name the model to pull.",
+                hint="localvision models pull mobilenet-v2 (the catalog: models pull --list), "
+                "an hf://owner/repo/path reference, or an https URL.",
+            )
+        return
 
     console = Console(stderr=True)
     with reported():
@@ -269,6 +288,9 @@ def pull(
                 expected_sha256=sha256,
                 max_bytes=max_bytes,
                 progress=lambda done, total: bar.update(task, completed=done, total=total),
+                on_wait=lambda: console.print(
+                    "Another pull of the same file is running; waiting for it to finish."
+                ),
             )
         card: dict[str, Any] = dict(entry.card) if entry else {}
         if entry is not None and entry.labels_url and labels is None:
@@ -289,6 +311,23 @@ def pull(
         )
         loaded.close()
     _print_entry(registered, as_json, verb="pulled and registered")
+
+
+def _print_catalog(as_json: bool) -> None:
+    """The models ``pull`` knows by name."""
+    from ..registry.pull import CATALOG
+
+    rows = [
+        {"name": name, "description": e.description, "license": e.license, "url": e.url}
+        for name, e in CATALOG.items()
+    ]
+    if as_json:
+        typer.echo(json.dumps(rows))
+        return
+    table = Table("name", "model", "licence", title="localvision models pull NAME")
+    for row in rows:
+        table.add_row(row["name"], row["description"], row["license"])
+    Console().print(table)
 
 
 def _toml(card: dict[str, Any]) -> str:

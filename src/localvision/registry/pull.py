@@ -18,7 +18,9 @@ import hashlib
 import json
 import os
 import re
+import socket
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -26,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InvalidParameterError, LocalVisionError, ModelError
-from ..files import atomic_path, sha256_file
+from ..files import atomic_path, file_lock, sha256_file
 
 __all__ = ["CATALOG", "Download", "PullError", "download", "resolve_source"]
 
@@ -123,8 +125,13 @@ def download(
     environ: Mapping[str, str] | None = None,
     progress: Callable[[int, int | None], None] | None = None,
     timeout: float = 60.0,
+    on_wait: Callable[[], None] | None = None,
 ) -> Download:
-    """Fetch ``url`` into ``cache/downloads``, resuming a partial file, checking its hash."""
+    """Fetch ``url`` into ``cache/downloads``, resuming a partial file, checking its hash.
+
+    Two downloads of the same URL (two ``models pull`` at once) take turns on a lock beside
+    the ``.part`` file; ``on_wait`` is called when this one has to wait for the other.
+    """
     env = os.environ if environ is None else environ
     if env.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
         raise PullError(
@@ -133,6 +140,21 @@ def download(
     folder = cache / "downloads"
     folder.mkdir(parents=True, exist_ok=True)
     key = hashlib.sha256(url.encode()).hexdigest()[:32]
+    with file_lock(folder / f"{key}.lock", on_wait=on_wait):
+        return _download(url, folder, key, expected_sha256, max_bytes, env, progress, timeout)
+
+
+def _download(
+    url: str,
+    folder: Path,
+    key: str,
+    expected_sha256: str | None,
+    max_bytes: int,
+    env: Mapping[str, str],
+    progress: Callable[[int, int | None], None] | None,
+    timeout: float,
+) -> Download:
+    """:func:`download`'s work, run while holding the URL's lock."""
     part = folder / f"{key}.part"
     index = folder / "downloads.json"
     recorded = _read_index(index).get(url)
@@ -167,6 +189,9 @@ def download(
     except (urllib.error.URLError, OSError) as exc:
         if isinstance(exc, LocalVisionError):
             raise
+        unreachable = _unreachable(url, exc)
+        if unreachable is not None:
+            raise unreachable from exc
         raise PullError(
             f"Downloading {url} failed: {exc}.", hint="Run the same command again to resume."
         ) from exc
@@ -186,6 +211,22 @@ def download(
     final = folder / f"{key}{Path(url.split('?')[0]).suffix.lower()}"
     os.replace(part, final)
     return Download(url=url, path=final, sha256=digest, resumed=resumed)
+
+
+def _unreachable(url: str, exc: BaseException) -> PullError | None:
+    """A plain error for a host this machine cannot reach (no network, no DNS, refused, timed
+    out), with what to do instead; None for other failures."""
+    reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+    if not isinstance(reason, socket.gaierror | ConnectionError | TimeoutError | socket.timeout):
+        return None
+    host = urllib.parse.urlsplit(url).hostname or url
+    return PullError(
+        f"Cannot reach {host} to download the model ({reason}). This machine may have no "
+        "network, or no route to that host.",
+        hint="Register a model file you already have: localvision models add NAME FILE. Or "
+        "pull from somewhere you can reach: an https URL on your network, or set HF_ENDPOINT "
+        "to a Hugging Face mirror for hf:// references.",
+    )
 
 
 def _total(response: Any, have: int) -> int | None:
