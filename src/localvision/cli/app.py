@@ -43,10 +43,11 @@ from .options import (
     load_settings,
 )
 from .output import ResultPrinter, consume, progress
+from .typer_app import CommandGroup
 
 __all__ = ["app", "main"]
 
-app = typer.Typer(
+app = CommandGroup(
     name="localvision",
     help="Run open-source vision models locally behind cloud-compatible APIs.",
     no_args_is_help=True,
@@ -62,7 +63,8 @@ app.command("compare")(compare_cli.compare_command)
 app.command("audit")(audit_cli.audit_command)
 
 Images = Annotated[
-    list[str], typer.Argument(help="Image files, folders (searched recursively) or globs.")
+    list[str],
+    typer.Argument(metavar="IMAGES", help="Image files, folders (searched recursively) or globs."),
 ]
 
 

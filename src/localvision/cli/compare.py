@@ -31,7 +31,8 @@ __all__ = ["compare_command"]
 
 def compare_command(
     data: Annotated[
-        Path | None, typer.Argument(help="Sample images (class folders add accuracy).")
+        Path | None,
+        typer.Argument(metavar="DATA", help="Sample images (class folders add accuracy)."),
     ] = None,
     volume: Annotated[
         str, typer.Option(help="Expected volume, e.g. 2M/month or 50k/day.")
@@ -156,7 +157,9 @@ def _from_audit(home: Path, since: str | None, table: list[PriceEntry], as_json:
         return
     console = Console()
     if not report["shadow"]:
-        console.print("No shadow records: set shadow and shadow_fraction under [cloud.router].")
+        console.print(
+            "No shadow records: set shadow and shadow_fraction under [cloud.router].", markup=False
+        )
     console.print(shadow_table(report["shadow"], "live agreement"))
     money = Table("provider", "requests", "images", "spend (list price)", title="cloud use")
     for provider, totals in report["egress"].items():

@@ -24,11 +24,13 @@ from .options import (
     load_settings,
 )
 from .registry import register
+from .typer_app import CommandGroup
 
 __all__ = ["app"]
 
-app = typer.Typer(
-    help="Inspect models, list formats, and manage the model registry.", no_args_is_help=True
+app = CommandGroup(
+    help="Inspect models, list formats, and manage the model registry.",
+    no_args_is_help=True,
 )
 
 _ORIGIN_STYLE = {"model": "green", "card": "cyan", "user": "magenta", "default": "yellow"}
@@ -36,7 +38,7 @@ _ORIGIN_STYLE = {"model": "green", "card": "cyan", "user": "magenta", "default":
 
 @app.command()
 def inspect(
-    model: Annotated[str, typer.Argument(help="Model file or configured name.")],
+    model: Annotated[str, typer.Argument(metavar="MODEL", help="Model file or configured name.")],
     labels: LabelsFile = None,
     card: CardFile = None,
     set_: CardSet = None,

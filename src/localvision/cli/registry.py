@@ -51,8 +51,10 @@ def register(app: typer.Typer) -> None:
 
 
 def add(
-    name: Annotated[str, typer.Argument(help="Name to register the model under.")],
-    path: Annotated[Path, typer.Argument(help="The model file (any supported format).")],
+    name: Annotated[str, typer.Argument(metavar="NAME", help="Name to register the model under.")],
+    path: Annotated[
+        Path, typer.Argument(metavar="PATH", help="The model file (any supported format).")
+    ],
     labels: LabelsFile = None,
     card: CardFile = None,
     set_: CardSet = None,
@@ -117,7 +119,7 @@ def list_models(as_json: JsonFlag = False, config: ConfigFile = None) -> None:
 
 
 def show(
-    ref: Annotated[str, typer.Argument(help="NAME, NAME@VERSION or NAME@ALIAS.")],
+    ref: Annotated[str, typer.Argument(metavar="REF", help="NAME, NAME@VERSION or NAME@ALIAS.")],
     as_json: JsonFlag = False,
     config: ConfigFile = None,
 ) -> None:
@@ -128,8 +130,8 @@ def show(
 
 
 def alias(
-    ref: Annotated[str, typer.Argument(help="NAME@VERSION to point at.")],
-    name: Annotated[str, typer.Argument(help="The alias, e.g. staging.")],
+    ref: Annotated[str, typer.Argument(metavar="REF", help="NAME@VERSION to point at.")],
+    name: Annotated[str, typer.Argument(metavar="ALIAS", help="The alias, e.g. staging.")],
     config: ConfigFile = None,
 ) -> None:
     """Point an alias at a version (no gate; see promote)."""
@@ -141,7 +143,7 @@ def alias(
 
 
 def promote(
-    ref: Annotated[str, typer.Argument(help="NAME@VERSION to promote.")],
+    ref: Annotated[str, typer.Argument(metavar="REF", help="NAME@VERSION to promote.")],
     to: Annotated[str, typer.Option("--to", help="The alias to move.")] = "production",
     gate: Annotated[
         str | None,
@@ -193,7 +195,7 @@ def _check_gate(
 
 
 def rollback(
-    name: Annotated[str, typer.Argument(help="The model.")],
+    name: Annotated[str, typer.Argument(metavar="NAME", help="The model.")],
     alias_name: Annotated[
         str, typer.Option("--alias", help="The alias to move back.")
     ] = "production",
@@ -206,7 +208,9 @@ def rollback(
 
 
 def remove(
-    ref: Annotated[str, typer.Argument(help="NAME (every version) or NAME@VERSION.")],
+    ref: Annotated[
+        str, typer.Argument(metavar="REF", help="NAME (every version) or NAME@VERSION.")
+    ],
     config: ConfigFile = None,
 ) -> None:
     """Remove a version or a whole model; artifacts nothing else uses are deleted."""
@@ -216,8 +220,10 @@ def remove(
 
 
 def export(
-    ref: Annotated[str, typer.Argument(help="NAME, NAME@VERSION or NAME@ALIAS.")],
-    folder: Annotated[Path, typer.Argument(help="Where to write the model and its card.")],
+    ref: Annotated[str, typer.Argument(metavar="REF", help="NAME, NAME@VERSION or NAME@ALIAS.")],
+    folder: Annotated[
+        Path, typer.Argument(metavar="FOLDER", help="Where to write the model and its card.")
+    ],
     config: ConfigFile = None,
 ) -> None:
     """Copy out a version's model file and its card (NAME.card.toml beside it)."""
@@ -234,6 +240,7 @@ def pull(
     ref: Annotated[
         str | None,
         typer.Argument(
+            metavar="REF",
             help="hf://owner/repo[@rev]/path, an https URL, or a catalog name (see --list).",
             show_default=False,
         ),
@@ -266,7 +273,6 @@ def pull(
                 hint="localvision models pull mobilenet-v2 (the catalog: models pull --list), "
                 "an hf://owner/repo/path reference, or an https URL.",
             )
-        return
 
     console = Console(stderr=True)
     with reported():

@@ -16,10 +16,11 @@ from ..errors import ConfigError, InvalidParameterError
 from ..server.auth import hash_key
 from .errors import reported
 from .options import ConfigFile, load_settings
+from .typer_app import CommandGroup
 
 __all__ = ["keys_app", "serve"]
 
-keys_app = typer.Typer(help="Make API keys for server.api_keys.", no_args_is_help=True)
+keys_app = CommandGroup(help="Make API keys for server.api_keys.", no_args_is_help=True)
 
 
 def serve(
@@ -105,7 +106,9 @@ def serve(
 
 
 @keys_app.command("hash")
-def hash_command(key: Annotated[str, typer.Argument(help="The API key to hash.")]) -> None:
+def hash_command(
+    key: Annotated[str, typer.Argument(metavar="KEY", help="The API key to hash.")],
+) -> None:
     """Print the form of KEY to put in server.api_keys (the key itself is never stored)."""
     typer.echo(hash_key(key))
 

@@ -24,7 +24,9 @@ from .options import ConfigFile, JsonFlag, load_settings
 
 __all__ = ["eval_command", "train_command"]
 
-Data = Annotated[Path, typer.Argument(help="A folder with one sub-folder of images per class.")]
+Data = Annotated[
+    Path, typer.Argument(metavar="DATA", help="A folder with one sub-folder of images per class.")
+]
 CsvFile = Annotated[Path | None, typer.Option("--csv", help="A CSV of file,label rows instead.")]
 
 
@@ -156,7 +158,9 @@ def train_command(
 
 
 def eval_command(
-    model: Annotated[str, typer.Argument(help="Registered model (NAME[@VERSION]) or file.")],
+    model: Annotated[
+        str, typer.Argument(metavar="MODEL", help="Registered model (NAME[@VERSION]) or file.")
+    ],
     data: Data,
     csv_file: CsvFile = None,
     report: Annotated[Path | None, typer.Option(help="Write an HTML report here.")] = None,
