@@ -151,7 +151,7 @@ def _print(report: dict[str, Any]) -> None:
 
 def _show(value: Any) -> str:
     if isinstance(value, dict) and "count" in value:
-        first = ", ".join(v.split(",")[0] for v in value["first"])
+        first = "; ".join(value["first"])
         return f"{value['count']} labels ({first}, ...)"
     return str(value).replace("[", r"\[")
 

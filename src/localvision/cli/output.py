@@ -95,8 +95,9 @@ def _describe(result: AnnotateResult) -> str:
 
 
 def _short(label: str) -> str:
-    """ImageNet-style labels list synonyms after commas; the first name is enough in a table."""
-    return _escape(label.split(",")[0])
+    """A label as the model names it (ImageNet's "tabby, tabby cat" whole): the same text the
+    JSON lines, the Python API and every server protocol give."""
+    return _escape(label)
 
 
 def _escape(text: str) -> str:
