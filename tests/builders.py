@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import io
+import struct
+import zlib
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -227,3 +231,111 @@ class TfliteGraph:
         builder.Finish(self.model.Pack(builder), file_identifier=b"TFL3")
         path.write_bytes(bytes(builder.Output()))
         return path
+
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def png_chunk(kind: bytes, data: bytes, *, crc: int | None = None) -> bytes:
+    """One PNG chunk: length, type, data and CRC (``crc`` overrides the correct one)."""
+    value = zlib.crc32(kind + data) if crc is None else crc
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", value & 0xFFFFFFFF)
+
+
+def truncated_interlaced_png(
+    width: int = 320,
+    height: int = 213,
+    *,
+    colour_type: int = 2,
+    idat_bytes: int = 5,
+    padding: int = 136,
+) -> bytes:
+    """An Adam7-interlaced PNG whose only IDAT declares 64 KiB and ends after ``idat_bytes``.
+
+    The defaults give the 194-byte file of issue 12: IHDR 320x213, 8-bit RGB, interlace 1, a
+    ``tEXt`` chunk of ``padding`` bytes, then the cut IDAT. Pillow (13) raises ``OSError`` in
+    ``getexif()`` on it and ``TypeError`` on the next ``load()``. The CRCs that are present are
+    correct; the IDAT has none, the file ending inside it.
+    """
+    channels = {0: 1, 2: 3, 4: 2, 6: 4}[colour_type]
+    noise = np.random.default_rng(width).integers(0, 256, (16, width * channels), np.uint8)
+    rows = b"".join(b"\x00" + row.tobytes() for row in noise)
+    header = struct.pack(">IIBBBBB", width, height, 8, colour_type, 0, 0, 1)
+    text = b"Comment\x00" + b"x" * max(0, padding - 8) if padding else b""
+    return (
+        PNG_SIGNATURE
+        + png_chunk(b"IHDR", header)
+        + (png_chunk(b"tEXt", text) if text else b"")
+        + struct.pack(">I", 65536)
+        + b"IDAT"
+        + zlib.compress(rows)[:idat_bytes]
+    )
+
+
+def encoded(image: Any, fmt: str, **params: Any) -> bytes:
+    """``image`` (a PIL image) encoded as ``fmt``."""
+    buffer = io.BytesIO()
+    image.save(buffer, fmt, **params)
+    return buffer.getvalue()
+
+
+def noise_image(size: tuple[int, int] = (64, 48), seed: int = 0) -> Any:
+    """A deterministic RGB image of random pixels (no flat areas for encoders to shortcut)."""
+    from PIL import Image
+
+    pixels = np.random.default_rng(seed).integers(0, 256, (size[1], size[0], 3), np.uint8)
+    return Image.fromarray(pixels, "RGB")
+
+
+def poison_images() -> dict[str, bytes]:
+    """Broken files every decoder path must turn into that image's own error, by name."""
+    noise = noise_image()
+    gif = encoded(noise.convert("P"), "GIF")
+    tiff = encoded(noise, "TIFF")
+    jpeg = encoded(noise, "JPEG", quality=90)
+    progressive = encoded(noise, "JPEG", quality=90, progressive=True)
+    png = encoded(noise, "PNG")
+    bad_crc = bytearray(png)
+    bad_crc[29] ^= 0xFF  # the last byte of IHDR's CRC
+    return {
+        "poison.png": truncated_interlaced_png(),
+        "interlaced-gray.png": truncated_interlaced_png(97, 61, colour_type=0, padding=0),
+        "interlaced-rgba.png": truncated_interlaced_png(50, 50, colour_type=6, idat_bytes=60),
+        "truncated.gif": gif[: len(gif) // 3],
+        "truncated.tiff": tiff[: len(tiff) // 3],
+        "cut-mid-scan.jpg": jpeg[: len(jpeg) // 2],
+        "cut-mid-scan-progressive.jpg": progressive[: len(progressive) // 2],
+        "bad-crc.png": bytes(bad_crc),
+    }
+
+
+# Adam7 passes: (first column, first row, column step, row step).
+_ADAM7 = (
+    (0, 0, 8, 8),
+    (4, 0, 8, 8),
+    (0, 4, 4, 8),
+    (2, 0, 4, 4),
+    (0, 2, 2, 4),
+    (1, 0, 2, 2),
+    (0, 1, 1, 2),
+)
+
+
+def interlaced_png(image: Any) -> bytes:
+    """A valid Adam7-interlaced 8-bit RGB PNG of ``image`` (Pillow only writes progressive
+    PNGs without interlacing): each pass's rows unfiltered, all passes in one IDAT."""
+    pixels = np.asarray(image.convert("RGB"))
+    height, width = pixels.shape[:2]
+    raw = bytearray()
+    for x0, y0, dx, dy in _ADAM7:
+        sub = pixels[y0::dy, x0::dx]
+        if sub.size:
+            for row in sub:
+                raw += b"\x00" + row.tobytes()
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 1)
+    return (
+        PNG_SIGNATURE
+        + png_chunk(b"IHDR", header)
+        + png_chunk(b"IDAT", zlib.compress(bytes(raw)))
+        + png_chunk(b"IEND", b"")
+    )

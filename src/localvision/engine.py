@@ -3,7 +3,9 @@
 Decoding and pre-processing run on a thread pool (Pillow and NumPy release the GIL) while the
 previous batch runs through the model, so the model rarely waits for JPEG decoding. Images are
 decoded at reduced scale when every requested task needs fewer pixels than the image holds.
-One bad image never stops the others: its error goes on its own result.
+One bad image never stops the others: its error goes on its own result. Any exception while
+decoding, pre- or post-processing one image is that image's error, and a batch whose model run
+fails is run again one image at a time, so only the image that breaks it fails.
 
 Example::
 
@@ -21,7 +23,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import InferenceError, LocalVisionError
+from .errors import ImageDecodeError, InferenceError, LocalVisionError
 from .imaging.decode import DEFAULT_LIMITS, ImageLimits, decode_image, describe_source
 from .models.model import Model
 from .tasks import registry
@@ -116,8 +118,25 @@ class LocalEngine:
         self.close()
 
     def _prepare(self, request: AnnotateRequest) -> _Prepared:
-        name = request.name or describe_source(request.image)
+        """Decode and pre-process one request; every failure lands on its own result.
+
+        Never raises: an exception here would surface from ``future.result()`` in
+        :meth:`annotate_iter` and fail the whole batch, other callers' images included.
+        """
+        try:
+            name = request.name or describe_source(request.image)
+        except Exception:  # an exotic image object whose description fails still gets a result
+            name = "<image>"
         prepared = _Prepared(AnnotateResult(name=name))
+        try:
+            self._decode_and_pre_process(request, prepared)
+        except Exception as exc:  # a bug in this method itself: still only this image's error
+            prepared.work.clear()
+            _fail(prepared.result, _as_error(exc, f"Preparing image {name} failed"))
+        return prepared
+
+    def _decode_and_pre_process(self, request: AnnotateRequest, prepared: _Prepared) -> None:
+        name = prepared.result.name
         tasks: list[tuple[FeatureRequest, Task]] = []
         for feature_request in request.features:
             task = self._tasks.get(feature_request.feature)
@@ -126,21 +145,23 @@ class LocalEngine:
             else:
                 tasks.append((feature_request, task))
         if not tasks:
-            return prepared
+            return
         sides = [task.min_side for _, task in tasks]
         min_side = None if None in sides else max(s for s in sides if s is not None)
         try:
             image = decode_image(request.image, limits=self.limits, min_side=min_side, name=name)
         except LocalVisionError as exc:
             _fail(prepared.result, exc)
-            return prepared
+            return
+        except Exception as exc:  # decode_image promises its own errors; belt and braces
+            _fail(prepared.result, ImageDecodeError(f"Image {name} cannot be decoded: {exc}."))
+            return
         prepared.result.width, prepared.result.height = image.width, image.height
         for feature_request, task in tasks:
             try:
                 prepared.work.append((feature_request, task, task.pre_process(image)))
-            except LocalVisionError as exc:
-                _fail(prepared.result, exc)
-        return prepared
+            except Exception as exc:  # one image a task cannot prepare fails alone
+                _fail(prepared.result, _as_error(exc, _step(task, "preparing", name)))
 
     def _run(self, prepared: list[_Prepared]) -> None:
         by_task: dict[int, list[tuple[_Prepared, FeatureRequest, Any]]] = {}
@@ -153,25 +174,58 @@ class LocalEngine:
             task = tasks[key]
             if self._on_batch is not None:
                 self._on_batch(task.feature, len(entries))
+            self._forward(task, entries)
+
+    def _forward(self, task: Task, entries: list[tuple[_Prepared, FeatureRequest, Any]]) -> None:
+        """Run one task's batch and post-process each output onto its own result.
+
+        When the batch as a whole fails and holds more than one image, each image runs again
+        alone: a batch never fails because of one member, so only the image that breaks the
+        model gets the error (a runtime that is down fails each image with its own error).
+        """
+        try:
+            outputs = task.forward([tensor for _, _, tensor in entries])
+            if len(outputs) != len(entries):
+                raise InferenceError(
+                    f"{task.feature.value} returned {len(outputs)} outputs "
+                    f"for {len(entries)} images."
+                )
+        except Exception as exc:  # a runtime bug must not take the other images down
+            if len(entries) > 1:
+                for entry in entries:
+                    self._forward(task, [entry])
+                return
+            ((item, _, _),) = entries
+            _fail(item.result, _as_error(exc, f"Running {task.feature.value} failed"))
+            return
+        for (item, feature_request, _), raw in zip(entries, outputs, strict=True):
+            size = (item.result.width or 0, item.result.height or 0)
             try:
-                outputs = task.forward([tensor for _, _, tensor in entries])
-            except LocalVisionError as exc:
-                for item, _, _ in entries:
-                    _fail(item.result, exc)
-                continue
-            except Exception as exc:  # a runtime bug must not take the other images down
-                error = InferenceError(f"Running {task.feature.value} failed: {exc}.")
-                for item, _, _ in entries:
-                    _fail(item.result, error)
-                continue
-            for (item, feature_request, _), raw in zip(entries, outputs, strict=True):
-                size = (item.result.width or 0, item.result.height or 0)
-                try:
-                    task.post_process(raw, size, feature_request, item.result)
-                except LocalVisionError as exc:
-                    _fail(item.result, exc)
+                task.post_process(raw, size, feature_request, item.result)
+            except Exception as exc:  # one output a task cannot read fails alone
+                _fail(
+                    item.result,
+                    _as_error(exc, _step(task, "reading the output for", item.result.name)),
+                )
 
 
 def _fail(result: AnnotateResult, error: LocalVisionError) -> None:
     if result.error is None:  # the first error is the one worth reporting
         result.error = error
+
+
+def _step(task: Task, doing: str, name: str | None) -> str:
+    """What failed, for a message: ``colors failed while preparing image x.jpg``."""
+    return f"{task.feature.value} failed while {doing} image {name or '<image>'}"
+
+
+def _as_error(exc: Exception, what: str) -> LocalVisionError:
+    """``exc`` as a LocalVisionError: ours pass through, anything else is an InferenceError.
+
+    A foreign exception from a task or runtime is a bug or an input it cannot handle; either
+    way it concerns the images it was given, so it goes on their results (status 500) instead
+    of escaping and failing everyone else's.
+    """
+    if isinstance(exc, LocalVisionError):
+        return exc
+    return InferenceError(f"{what}: {type(exc).__name__}: {exc}.")

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from localvision.cli.app import app
 
+from ..builders import colour_classifier_onnx, truncated_interlaced_png
 from ..conftest import solid_jpeg
 
 runner = CliRunner()
@@ -269,3 +270,89 @@ def test_draw_writes_annotated_images(photos: Path, tmp_path: Path) -> None:
     code, _, _ = run("annotate", str(photos), "--features", "crop", "--draw", str(folder))
     assert code == 0
     assert sorted(p.name for p in folder.iterdir()) == ["blue.png", "red.png"]
+
+
+# Issue 12, item 5: a poison image printed a traceback and nothing for the good images.
+def invoke(*args: str) -> tuple[int, str, str, BaseException | None]:
+    """Like :func:`run`, also returning the exception the command ended with."""
+    result = runner.invoke(app, list(args))
+    return result.exit_code, result.stdout, result.stderr, result.exception
+
+
+def poison_folder(tmp_path: Path) -> Path:
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    (folder / "good.jpg").write_bytes(solid_jpeg((240, 10, 10)))
+    (folder / "poison.png").write_bytes(truncated_interlaced_png())
+    (folder / "good2.jpg").write_bytes(solid_jpeg((10, 10, 240)))
+    return folder
+
+
+def test_annotate_answers_the_good_images_around_a_poison_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(poison_folder(tmp_path))
+    code, out, err, exc = invoke("annotate", "good.jpg", "poison.png", "good2.jpg", "--json")
+    assert isinstance(exc, SystemExit) and code == 1, exc
+    assert "Traceback" not in out + err
+    good, poison, good2 = json_lines(out)
+    assert [good["image"], poison["image"], good2["image"]] == [
+        "good.jpg",
+        "poison.png",
+        "good2.jpg",
+    ]
+    assert good["colors"][0]["simple_name"] == "red" and "error" not in good
+    assert good2["colors"][0]["simple_name"] == "blue" and "error" not in good2
+    assert poison["error"]["type"] == "ImageDecodeError"
+    assert "poison.png" in poison["error"]["message"] and "colors" not in poison
+    code, out, err, exc = invoke("annotate", "good.jpg", "poison.png", "--features", "colors")
+    assert isinstance(exc, SystemExit) and code == 1, exc
+    assert "Traceback" not in out + err
+    assert "good.jpg" in out and "poison.png" in out and "error: Image poison.png" in out
+
+
+def test_classify_answers_the_good_images_around_a_poison_one(
+    colour_model_path: Path, tmp_path: Path
+) -> None:
+    folder = poison_folder(tmp_path)
+    code, out, err, exc = invoke("classify", "-m", str(colour_model_path), str(folder), "--json")
+    assert isinstance(exc, SystemExit) and code == 1, exc
+    assert "Traceback" not in out + err
+    lines = {Path(line["image"]).name: line for line in json_lines(out)}
+    assert lines["good.jpg"]["labels"][0]["label"] == "red"
+    assert lines["good2.jpg"]["labels"][0]["label"] == "blue"
+    assert lines["poison.png"]["error"]["type"] == "ImageDecodeError"
+
+
+def test_an_image_that_cannot_be_drawn_is_one_error_line_and_the_rest_go_on(
+    photos: Path, tmp_path: Path
+) -> None:
+    target = tmp_path / "drawn"
+    (target / "red.png").mkdir(parents=True)  # a folder where red.jpg's drawing should go
+    code, _, err, exc = invoke(
+        "annotate", str(photos), "--features", "colors", "--draw", str(target)
+    )
+    assert isinstance(exc, SystemExit) and code == 1, exc
+    assert "Traceback" not in err
+    (line,) = [line for line in err.splitlines() if line.strip()]
+    assert line.startswith("error: ") and "red.jpg" in line and "cannot draw" in line
+    assert (target / "blue.png").is_file()
+
+
+# Issue 12, item 9 (part): a model declaring a 60000x60000 input got a pydantic traceback.
+def test_a_model_declaring_an_oversized_input_is_one_line_and_exit_2(
+    photos: Path, tmp_path: Path
+) -> None:
+    pytest.importorskip("onnx")
+    big = tmp_path / "big.onnx"
+    colour_classifier_onnx(big, size=60000)
+    for args in (
+        ("classify", "--model", str(big), str(photos / "red.jpg")),
+        ("models", "inspect", str(big)),
+    ):
+        code, out, err, exc = invoke(*args)
+        assert isinstance(exc, SystemExit) and code == 2, (args, exc)
+        assert out == "" and "Traceback" not in err
+        (line,) = err.strip().splitlines()
+        assert line.startswith("error: Invalid model card: input_size: [60000, 60000]")
+        assert "8192" in line

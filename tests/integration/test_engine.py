@@ -14,9 +14,11 @@ from localvision.engine import LocalEngine
 from localvision.errors import FeatureNotAvailableError, ImageDecodeError, InferenceError
 from localvision.models import CardFields, Model, load_model
 from localvision.models.runtime import TensorSpec
-from localvision.types import AnnotateRequest, Feature, FeatureRequest
+from localvision.tasks import registry
+from localvision.tasks.base import Task
+from localvision.types import AnnotateRequest, AnnotateResult, DecodedImage, Feature, FeatureRequest
 
-from ..builders import colour_classifier_onnx
+from ..builders import colour_classifier_onnx, poison_images
 from ..conftest import solid_jpeg
 
 LABELS = FeatureRequest(Feature.LABELS, max_results=2)
@@ -123,3 +125,86 @@ def test_inference_failure_marks_the_batch_and_the_engine_keeps_going(colour_mod
         assert all(isinstance(r.error, InferenceError) for r in first)
     with LocalEngine({Feature.LABELS: colour_model}) as engine:
         assert engine.annotate(requests(["blue"]))[0].ok
+
+
+def test_poison_images_fail_alone_and_the_good_images_of_the_batch_are_answered(
+    colour_model: Model,
+) -> None:
+    # Issue 12, item 5: one truncated interlaced PNG in a merged batch failed every image in it.
+    poison = sorted(poison_images().items())
+    colours = ["red", "green", "blue", "gray"]
+    batch: list[AnnotateRequest] = []
+    for i, (name, data) in enumerate(poison):
+        colour = colours[i % len(colours)]
+        batch.append(AnnotateRequest(solid_jpeg(COLOURS[colour]), [LABELS], name=f"{i}-{colour}"))
+        batch.append(AnnotateRequest(data, [LABELS, FeatureRequest(Feature.COLORS)], name=name))
+    with LocalEngine({Feature.LABELS: colour_model}, batch_size=4, decode_workers=2) as engine:
+        results = engine.annotate(batch)
+        streamed = list(engine.annotate_iter(iter(batch)))
+    for answers in (results, streamed):
+        assert [r.name for r in answers] == [r.name for r in batch]
+        for request, result in zip(batch, answers, strict=True):
+            name = request.name or ""
+            if name in dict(poison):
+                assert isinstance(result.error, ImageDecodeError), (name, result.error)
+                assert name in result.error.message
+                assert result.labels is None and result.colors is None
+            else:
+                assert result.ok, (name, result.error)
+                assert result.labels and result.labels[0].name == name.split("-")[1]
+
+
+class FlakyTask:
+    """A built-in task that fails, with plain Python exceptions, on images named for it."""
+
+    feature = Feature.COLORS
+    min_side = None
+
+    def pre_process(self, image: DecodedImage) -> str:
+        if (image.name or "").startswith("pre-fails"):
+            raise ValueError("cannot prepare this one")
+        return image.name or ""
+
+    def forward(self, items: Sequence[Any]) -> list[Any]:
+        if any(item.startswith("forward-fails") for item in items):
+            raise RuntimeError("a tensor of the wrong shape in the batch")
+        return list(items)
+
+    def post_process(
+        self, raw: Any, image_size: tuple[int, int], request: FeatureRequest, result: AnnotateResult
+    ) -> None:
+        if raw.startswith("post-fails"):
+            raise KeyError("no such output")
+        result.colors = []
+
+
+def test_a_task_failing_on_one_image_fails_that_image_only(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def builtin_tasks() -> dict[Feature, Task]:
+        return {Feature.COLORS: FlakyTask()}
+
+    monkeypatch.setattr(registry, "build_builtin_tasks", builtin_tasks)
+    names = ["good-1", "pre-fails", "good-2", "forward-fails", "good-3", "post-fails", "good-4"]
+    batch = [
+        AnnotateRequest(solid_jpeg(COLOURS["red"]), [FeatureRequest(Feature.COLORS)], name=n)
+        for n in names
+    ]
+    sizes: list[int] = []
+    with LocalEngine({}, batch_size=8, on_batch=lambda _, size: sizes.append(size)) as engine:
+        results = engine.annotate(batch)
+        (alone,) = engine.annotate(batch[3:4])
+    assert [r.name for r in results] == names
+    for result in results:
+        name = result.name or ""
+        if name.startswith("good"):
+            assert result.ok and result.colors == [], (name, result.error)
+        else:
+            assert isinstance(result.error, InferenceError), (name, result.error)
+            assert result.colors is None
+    assert results[1].error is not None and "pre-fails" in results[1].error.message
+    assert "ValueError: cannot prepare this one" in results[1].error.message
+    assert results[3].error is not None and "RuntimeError" in results[3].error.message
+    assert results[5].error is not None and "post-fails" in results[5].error.message
+    assert sizes == [6, 1]  # one batch (the pre-process failure never reached it), then one
+    assert isinstance(alone.error, InferenceError)

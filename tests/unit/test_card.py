@@ -11,6 +11,7 @@ from localvision.models.card import (
     InputRange,
     Layout,
     OutputActivation,
+    parse_card_fields,
     read_labels,
     read_sidecar,
     resolve_card,
@@ -143,3 +144,30 @@ def test_imagenet_synset_files_lose_their_wordnet_ids(tmp_path: Path) -> None:
     assert read_labels(path) == ["tench, Tinca tinca", "goldfish, Carassius auratus"]
     path.write_text("n01440764 tench\nplain label\n")  # not every line: left alone
     assert read_labels(path) == ["n01440764 tench", "plain label"]
+
+
+# Issue 12, item 9 (part): a model declaring a 60000x60000 input got a pydantic traceback.
+def test_a_model_declaring_an_oversized_input_is_a_card_error_not_a_validation_error() -> None:
+    # What every runtime's hints() does with the shape it reads off the model file.
+    with pytest.raises(
+        ModelCardError, match=r"input_size: \[60000, 60000\] is not between 1 and 8192"
+    ) as info:
+        CardFields.model_validate({"layout": "NCHW", "input_size": (60000, 60000)})
+    assert "Traceback" not in str(info.value) and "Value error" not in str(info.value)
+    assert "dynamic height and width" in (info.value.hint or "")
+
+
+def test_an_oversized_fixed_input_shape_is_refused_when_resolving_the_card() -> None:
+    with pytest.raises(
+        ModelCardError, match=r"input_size \(from the model's input shape\) \[60000, 60000\]"
+    ):
+        resolve(shape=(None, 3, 60000, 60000))
+    assert resolve(shape=(None, 3, 8192, 8192)).input_size == (8192, 8192)
+
+
+def test_card_layers_still_name_where_they_came_from() -> None:
+    with pytest.raises(
+        ModelCardError, match=r"Invalid model card in m.card.toml: input_size: \[0, 0\]"
+    ):
+        parse_card_fields({"input_size": 0}, where="m.card.toml")
+    assert CardFields.model_validate({"input_size": 96}).input_size == (96, 96)

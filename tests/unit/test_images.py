@@ -14,9 +14,12 @@ from localvision.errors import (
     ImageNotFoundError,
     ImageTooLargeError,
     InvalidInputError,
+    LocalVisionError,
     UnsupportedImageFormatError,
 )
 from localvision.imaging.decode import ImageLimits, decode_image
+
+from ..builders import interlaced_png, noise_image, poison_images, truncated_interlaced_png
 
 RED, BLUE = (255, 0, 0), (0, 0, 255)
 
@@ -214,3 +217,70 @@ def test_unsupported_python_objects_are_refused() -> None:
 def test_zero_sized_images_are_decode_errors(width: int, height: int) -> None:
     with pytest.raises(ImageDecodeError):
         decode_image(png_header_only(width, height))
+
+
+# Issue 12, item 5: broken files that made Pillow raise something other than what it documents
+# (a TypeError on the 194-byte interlaced PNG) escaped decode_image and failed whole batches.
+POISON = poison_images()
+
+
+def test_the_194_byte_interlaced_png_of_issue_12_is_its_own_decode_error() -> None:
+    data = truncated_interlaced_png()
+    assert len(data) == 194 and data[28] == 1  # IHDR 320x213, Adam7
+    with pytest.raises(ImageDecodeError, match=r"poison\.png is corrupt or truncated") as info:
+        decode_image(data, name="poison.png")
+    assert info.value.hint
+
+
+@pytest.mark.parametrize("min_side", [None, 16])
+@pytest.mark.parametrize("name", sorted(POISON))
+def test_broken_files_decode_to_their_own_error_only(name: str, min_side: int | None) -> None:
+    try:
+        decode_image(POISON[name], name=name, min_side=min_side)
+    except LocalVisionError as exc:
+        assert isinstance(exc, ImageDecodeError), f"{type(exc).__name__}: {exc}"
+        assert name in exc.message
+    except Exception as exc:  # anything else is what failed other people's images
+        pytest.fail(f"{name} raised {type(exc).__name__}: {exc}")
+    else:
+        pytest.fail(f"{name} decoded although it is broken")
+
+
+def test_a_png_with_corrupt_compressed_data_is_not_half_decoded() -> None:
+    # getexif() used to load the pixels first and its error was swallowed, so the next load()
+    # returned whatever had been decoded before the corruption as if the image were whole.
+    data = bytearray(encode(noise_image((40, 28), seed=5), "PNG"))
+    at = data.find(b"IDAT")
+    (length,) = struct.unpack(">I", data[at - 4 : at])
+    data[at + 4 + length // 2] ^= 0x10
+    with pytest.raises(ImageDecodeError, match="upload.png"):
+        decode_image(bytes(data), name="upload.png")
+
+
+def test_a_whole_interlaced_png_still_decodes() -> None:
+    image = noise_image((33, 21), seed=4)
+    decoded = decode_image(interlaced_png(image))
+    assert (decoded.width, decoded.height) == (33, 21)
+    assert np.array_equal(np.asarray(decoded.pixels), np.asarray(image))
+
+
+@pytest.mark.parametrize(
+    ("raised", "error"),
+    [
+        (TypeError("function takes at most 3 arguments (4 given)"), ImageDecodeError),
+        (RuntimeError("decoder state"), ImageDecodeError),
+        (MemoryError(), ImageTooLargeError),
+    ],
+)
+def test_whatever_a_decoder_raises_becomes_the_images_own_error(
+    monkeypatch: pytest.MonkeyPatch, raised: Exception, error: type
+) -> None:
+    def broken(self: Image.Image, *args: object, **kwargs: object) -> Image.Image:
+        raise raised
+
+    monkeypatch.setattr(Image.Image, "convert", broken)
+    data = encode(Image.new("L", (4, 4)), "PNG")
+    with pytest.raises(error, match="upload.png"):
+        decode_image(data, name="upload.png")
+    with pytest.raises(error, match="array"):
+        decode_image(np.zeros((3, 3, 4), np.uint8), name="array")

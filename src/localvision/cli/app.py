@@ -253,7 +253,7 @@ def _annotate_files(
         )
     requests = (AnnotateRequest(image=p, features=features, name=describe_source(p)) for p in paths)
     printer = ResultPrinter(as_json=as_json)
-    drawn = _drawer(draw, len(paths), settings)
+    drawn = _drawer(draw, len(paths), settings, printer)
     try:
         with engine_for(models, settings) as engine, progress(len(paths), enabled=True) as step:
             consume(engine.annotate_iter(requests), printer, step, on_result=drawn)
@@ -263,8 +263,12 @@ def _annotate_files(
     return EXIT_FAILED_IMAGES if printer.failed else EXIT_OK
 
 
-def _drawer(target: Path | None, count: int, settings: Settings) -> Any:
-    """A callback drawing each answered image to ``target`` (a file, or a folder for many)."""
+def _drawer(target: Path | None, count: int, settings: Settings, printer: ResultPrinter) -> Any:
+    """A callback drawing each answered image to ``target`` (a file, or a folder for many).
+
+    An image that cannot be drawn (it no longer decodes, the folder is not writable) gets one
+    error line on stderr and counts as failed; the remaining images are still annotated.
+    """
     if target is None:
         return None
     limits = ImageLimits(settings.max_image_bytes, settings.max_image_pixels)
@@ -274,7 +278,10 @@ def _drawer(target: Path | None, count: int, settings: Settings) -> Any:
             return  # the image itself failed: there is nothing to draw on
         single = count == 1 and target.suffix
         path = target if single else target / f"{Path(result.name).stem}.png"
-        draw_annotations(result.name, result, path, limits=limits)
+        try:
+            draw_annotations(result.name, result, path, limits=limits)
+        except Exception as exc:  # one image's drawing must not end the run
+            printer.report_failure(result.name, f"cannot draw it to {path}", exc)
 
     return draw_one
 

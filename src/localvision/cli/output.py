@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from ..errors import LocalVisionError
 from ..types import AnnotateResult
 
 __all__ = ["ResultPrinter", "progress"]
@@ -36,6 +37,15 @@ class ResultPrinter:
             self.stream.flush()
         else:
             self._rows.append(result)
+
+    def report_failure(self, name: str, what: str, error: BaseException) -> None:
+        """One line on stderr for something that failed on image ``name`` after its result
+        was printed (drawing it, say), counted as a failed image: never a traceback."""
+        self.failed += 1
+        detail = error.message if isinstance(error, LocalVisionError) else str(error)
+        if isinstance(error, LocalVisionError) and error.hint:
+            detail += f" {error.hint}"
+        print(f"error: {name}: {what}: {detail or type(error).__name__}", file=sys.stderr)
 
     def finish(self) -> None:
         """Print the table (human mode) once every result is in."""

@@ -34,6 +34,7 @@ from ..errors import (
     ImageNotFoundError,
     ImageTooLargeError,
     InvalidInputError,
+    LocalVisionError,
     UnsupportedImageFormatError,
 )
 from ..types import DecodedImage, ImageInput
@@ -113,20 +114,39 @@ def decode_image(
     where the format allows it cheaply (JPEG). ``None`` decodes at full resolution.
 
     Raises :class:`ImageNotFoundError`, :class:`ImageTooLargeError`,
-    :class:`ImageDecodeError` or :class:`UnsupportedImageFormatError`, each naming the image.
+    :class:`ImageDecodeError`, :class:`UnsupportedImageFormatError` or (for objects that are
+    no image) :class:`InvalidInputError`, each naming the image, and nothing else: whatever a
+    decoder raises on hostile bytes (Pillow raised ``TypeError`` on some truncated interlaced
+    PNGs, for one) becomes this image's :class:`ImageDecodeError`, so a caller holding many
+    images can put the failure on this one and go on with the rest.
     """
     label = name or describe_source(source)
-    if isinstance(source, Image.Image):
-        return _from_pil(source, limits, label)
-    if isinstance(source, np.ndarray):
-        return _from_array(source, limits, label)
-    data = read_source(source, limits)
-    if data is None:
-        raise InvalidInputError(
-            f"Cannot use an object of type {type(source).__name__} as an image.",
-            hint="Pass bytes, a path, a numpy array or a PIL image.",
-        )
-    return _from_bytes(data, limits, min_side, label)
+    try:
+        if isinstance(source, Image.Image):
+            return _from_pil(source, limits, label)
+        if isinstance(source, np.ndarray):
+            return _from_array(source, limits, label)
+        data = read_source(source, limits)
+        if data is None:
+            raise InvalidInputError(
+                f"Cannot use an object of type {type(source).__name__} as an image.",
+                hint="Pass bytes, a path, a numpy array or a PIL image.",
+            )
+        return _from_bytes(data, limits, min_side, label)
+    except LocalVisionError:
+        raise
+    except Exception as exc:  # a decoder's own bug on hostile input is still this image's fault
+        raise _unexpected(exc, label) from exc
+
+
+def _unexpected(exc: Exception, label: str) -> LocalVisionError:
+    """The error for an exception no decoding step expected, naming the image."""
+    if isinstance(exc, MemoryError):
+        return ImageTooLargeError(f"Image {label} needs more memory to decode than is free.")
+    return ImageDecodeError(
+        f"Image {label} is corrupt or truncated: the decoder failed ({type(exc).__name__}: {exc}).",
+        hint="Re-export the image or check that the upload completed.",
+    )
 
 
 def _from_bytes(data: bytes, limits: ImageLimits, min_side: int | None, label: str) -> DecodedImage:
@@ -135,13 +155,16 @@ def _from_bytes(data: bytes, limits: ImageLimits, min_side: int | None, label: s
     image = _open(data, label)
     width, height = image.size
     _check_pixels(width, height, limits, label)
-    orientation = _orientation(image)
-    if orientation in _SWAPPING_ORIENTATIONS:
-        width, height = height, width
     if min_side and image.format in _DRAFT_FORMATS:
         _draft(image, min_side)
     try:
+        # Pixels first, EXIF after: for a PNG, getexif() loads the pixels itself and
+        # _orientation() must swallow what it raises, so a truncated file would come back as
+        # a half-decoded image, or break the next load() with a TypeError.
         image.load()
+        orientation = _orientation(image)
+        if orientation in _SWAPPING_ORIENTATIONS:
+            width, height = height, width
         rgb = _to_rgb(image)
         if orientation not in (None, 1):
             rgb = _transpose(rgb, orientation)

@@ -30,7 +30,7 @@ import tomllib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -55,6 +55,8 @@ DEFAULT_IOU_THRESHOLD = 0.45
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 DEFAULT_INPUT_SIZE = 224
+MAX_INPUT_SIDE = 8192
+"""The largest input side a card may hold: one 8192x8192 float input is already 800 MB."""
 
 
 class Layout(enum.StrEnum):
@@ -131,11 +133,25 @@ class CardFields(BaseModel):
             return (value, value)
         return value
 
+    @classmethod
+    def model_validate(cls, obj: Any, *, context: Any | None = None, **kwargs: Any) -> Self:
+        """Validate ``obj`` as a card layer; any invalid field is a :class:`ModelCardError`.
+
+        Every runtime builds its card hints from the model file through here, so a model that
+        declares what no card may hold (a 60000x60000 input) is refused with one clear line
+        instead of a pydantic traceback. ``context={"where": ...}`` names the source.
+        """
+        try:
+            return super().model_validate(obj, context=context, **kwargs)
+        except ValidationError as exc:
+            where = context.get("where") if isinstance(context, dict) else None
+            raise _card_error(exc, where) from exc
+
     @field_validator("input_size")
     @classmethod
     def _positive(cls, value: tuple[int, int] | None) -> tuple[int, int] | None:
-        if value is not None and (value[0] < 1 or value[1] < 1 or max(value) > 8192):
-            raise ValueError("input_size must be between 1 and 8192 pixels")
+        if value is not None:
+            _check_input_size(value)
         return value
 
     @field_validator("std")
@@ -222,14 +238,33 @@ _FIELD_ORDER = (
 
 def parse_card_fields(data: dict[str, Any], *, where: str) -> CardFields:
     """Validate a mapping as a card layer, with a message naming ``where`` it came from."""
-    try:
-        return CardFields.model_validate(data)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or 'card'}: {err['msg']}"
-            for err in exc.errors()
-        )
-        raise ModelCardError(f"Invalid model card in {where}: {problems}.") from exc
+    return CardFields.model_validate(data, context={"where": where})
+
+
+def _card_error(exc: ValidationError, where: str | None) -> ModelCardError:
+    """One :class:`ModelCardError` listing every invalid field of a card layer."""
+    problems = "; ".join(
+        f"{'.'.join(str(p) for p in err['loc']) or 'card'}: "
+        + err["msg"].removeprefix("Value error, ")
+        for err in exc.errors()
+    )
+    source = f" in {where}" if where else ""
+    hint = None
+    if any(err["loc"][:1] == ("input_size",) for err in exc.errors()):
+        hint = _INPUT_SIZE_HINT
+    return ModelCardError(f"Invalid model card{source}: {problems}.", hint=hint)
+
+
+_INPUT_SIZE_HINT = (
+    "Export the model with a smaller input, or with dynamic height and width and an "
+    "input_size in its card."
+)
+
+
+def _check_input_size(size: Sequence[int]) -> None:
+    """Refuse an input size outside 1..MAX_INPUT_SIDE pixels a side (a ValueError)."""
+    if min(size) < 1 or max(size) > MAX_INPUT_SIDE:
+        raise ValueError(f"{list(size)} is not between 1 and {MAX_INPUT_SIDE} pixels a side")
 
 
 def find_sidecar(model_path: Path) -> Path | None:
@@ -355,6 +390,15 @@ def resolve_card(
             f"{list(fixed_input_size)}.",
             hint="Remove input_size from the card or fix it to match the model.",
         )
+    try:
+        _check_input_size(merged["input_size"])
+    except ValueError as exc:  # a fixed input shape the model's hints did not report
+        origin = provenance["input_size"]
+        if origin == "default":  # only a fixed shape can make the default too large
+            origin = "the model's input shape"
+        raise ModelCardError(
+            f"The card's input_size (from {origin}) {exc}.", hint=_INPUT_SIZE_HINT
+        ) from None
     if merged["task"] not in TASKS:
         raise ModelCardError(
             f"The card's task {merged['task']!r} is not one of: {', '.join(TASKS)}."
