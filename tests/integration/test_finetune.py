@@ -8,8 +8,10 @@ from typing import Any
 
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
 from localvision.api import resolve_model
+from localvision.cli.app import app
 from localvision.config import Settings
 from localvision.errors import InvalidInputError, InvalidParameterError, ModelError
 from localvision.metrics.evaluation import evaluate
@@ -218,3 +220,180 @@ def test_unreadable_images_are_skipped_and_listed(
     result = finetune(data, base="tiny", name="with-broken", settings=bases, epochs=1)
     assert [path for path, _ in result.skipped] == [str(broken)]
     assert result.metrics["train_images"] + result.metrics["validation_images"] == 72
+
+
+# Keras bases: the pretrained Tiny above, rebuilt layer for layer in Keras (NHWC; torch's
+# padding=1 is an explicit ZeroPadding2D), as a Sequential and as a functional model, saved as
+# legacy .h5 and as .keras, fine-tuned through the CLI as a user would.
+
+
+def keras_module() -> Any:
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    return pytest.importorskip("keras", reason="the keras extra loads Keras models")
+
+
+def keras_tiny(net: Tiny, kind: str) -> Any:
+    keras = keras_module()
+    layers = keras.layers
+    body = [
+        layers.ZeroPadding2D(1, name="pad1"),
+        layers.Conv2D(16, 3, strides=2, activation="relu", name="conv1"),
+        layers.ZeroPadding2D(1, name="pad2"),
+        layers.Conv2D(32, 3, strides=2, activation="relu", name="conv2"),
+        layers.ZeroPadding2D(1, name="pad3"),
+        layers.Conv2D(32, 3, activation="relu", name="conv3"),
+        layers.GlobalMaxPooling2D(name="pool"),
+    ]
+    if kind == "sequential":
+        head = [layers.Dense(5, activation="softmax", name="fc")]
+        model = keras.Sequential([keras.Input((SIZE, SIZE, 3)), *body, *head], name="tiny")
+    else:
+        inputs = keras.Input((SIZE, SIZE, 3))
+        x = inputs
+        for layer in body:
+            x = layer(x)
+        x = layers.Dense(5, name="fc")(x)
+        outputs = layers.Activation("softmax", name="probabilities")(x)  # kept after the head
+        model = keras.Model(inputs, outputs, name="tiny")
+    for name in ("conv1", "conv2", "conv3"):
+        conv = getattr(net, name)
+        kernel = conv.weight.detach().numpy().transpose(2, 3, 1, 0)  # OIHW -> HWIO
+        model.get_layer(name).set_weights([kernel, conv.bias.detach().numpy()])
+    model.get_layer("fc").set_weights(
+        [net.fc.weight.detach().numpy().T, net.fc.bias.detach().numpy()]
+    )
+    sample = torch.rand(2, 3, SIZE, SIZE)
+    expected = net(sample).detach().numpy()
+    actual = np.asarray(model.predict(sample.numpy().transpose(0, 2, 3, 1), verbose=0))
+    np.testing.assert_allclose(actual, expected, atol=1e-5)  # the same pretrained network
+    return model
+
+
+def card_toml(path: Path) -> None:
+    labels = ", ".join(f'"{label}"' for label in CARD["labels"])
+    path.write_text(
+        f"input_size = {SIZE}\nmean = [0, 0, 0]\nstd = [1, 1, 1]\nlabels = [{labels}]\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("kind", "suffix"),
+    [("sequential", "h5"), ("sequential", "keras"), ("functional", "h5"), ("functional", "keras")],
+)
+def test_keras_sequential_and_functional_bases_fine_tune_through_the_cli(
+    pretrained: tuple[Path, Tiny],
+    regrouped: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    kind: str,
+    suffix: str,
+) -> None:
+    _, net = pretrained
+    path = tmp_path / f"tiny.{suffix}"
+    keras_tiny(net, kind).save(path)
+    card_toml(tmp_path / "tiny.card.toml")
+    monkeypatch.setenv("LOCALVISION_HOME", str(tmp_path / "home"))
+    result = CliRunner().invoke(
+        app,
+        [
+            "train", str(regrouped / "train"), "--base", str(path), "--name", "shapes",
+            "--method", "finetune", "--epochs", "10", "--unfreeze", "1",
+            "--learning-rate", "0.01", "--device", "cpu", "--json",
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr or result.output
+    assert "epoch 1/10" in result.stderr
+    settings = Settings(home=tmp_path / "home")
+    entry = Registry(settings.home).get("shapes")
+    assert entry.lineage["head"] == "fc"
+    assert entry.lineage["trained_layers"] == ["conv3", "fc_finetuned"]
+    model = resolve_model("shapes", settings)
+    assert model.format.name == "onnx" and model.card.labels == ("round", "straight")
+    assert model.card.layout.value == "NHWC"
+    evaluation = evaluate(model, load_dataset(regrouped / "holdout"))
+    scores = model.predict(np.zeros((1, SIZE, SIZE, 3), np.float32))[0]
+    model.close()
+    assert evaluation.accuracy >= 0.9, evaluation.per_class
+    assert scores.shape == (1, 2) and abs(float(scores.sum()) - 1) < 1e-5  # softmax kept
+    conv1 = net.conv1.weight.detach().numpy()  # frozen: exported as it was (either layout)
+    assert any(
+        np.array_equal(v, w)
+        for v in initializer_values(entry.path)
+        for w in (conv1, conv1.transpose(2, 3, 1, 0))
+        if v.shape == w.shape
+    )
+
+
+def initializer_values(path: Path) -> list[np.ndarray]:
+    from onnx import numpy_helper
+
+    return [numpy_helper.to_array(t) for t in onnx.load(str(path)).graph.initializer]
+
+
+def test_a_subclassed_keras_model_is_one_error_line_and_exit_2(
+    regrouped: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    keras = keras_module()
+
+    @keras.saving.register_keras_serializable(package="localvision_tests")
+    class Subclassed(keras.Model):  # type: ignore[misc,name-defined]
+        def __init__(self, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self.conv = keras.layers.Conv2D(4, 3, activation="relu", name="conv")
+            self.pool = keras.layers.GlobalMaxPooling2D(name="pool")
+            self.fc = keras.layers.Dense(3, activation="softmax", name="fc")
+
+        def call(self, x: Any) -> Any:
+            return self.fc(self.pool(self.conv(x)))
+
+    model = Subclassed(name="subclassed")
+    model(np.zeros((1, SIZE, SIZE, 3), np.float32))
+    model.save(tmp_path / "sub.keras")
+    monkeypatch.setenv("LOCALVISION_HOME", str(tmp_path / "home"))
+    result = CliRunner().invoke(
+        app,
+        [
+            "train", str(regrouped / "train"), "--base", str(tmp_path / "sub.keras"),
+            "--name", "x", "--method", "finetune", "--epochs", "1", "--device", "cpu",
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert "subclassed Keras model (class Subclassed)" in lines[0]
+    assert "Traceback" not in result.output
+
+
+def test_keras_head_replacement_refuses_what_it_cannot_rebuild() -> None:
+    from localvision.training.finetune.keras_bases import replace_keras_head
+    from localvision.training.finetune.network import Network
+
+    keras = keras_module()
+    inputs = keras.Input((SIZE, SIZE, 3))
+    x = keras.layers.GlobalAveragePooling2D()(inputs)
+    x = keras.layers.Dense(4, name="fc")(x)
+    outputs = keras.layers.BatchNormalization(name="calibration")(x)
+    with pytest.raises(ModelError, match="Layers with weights follow 'fc'"):
+        replace_keras_head(Network(keras.Model(inputs, outputs), "keras"), 3)
+    no_dense = keras.Sequential([keras.Input((4,)), keras.layers.Activation("softmax")])
+    with pytest.raises(ModelError, match="no top-level Dense layer"):
+        replace_keras_head(Network(no_dense, "keras"), 3)
+
+
+def test_keras_failures_while_training_or_exporting_are_errors_not_tracebacks(
+    tmp_path: Path,
+) -> None:
+    from localvision.errors import ModelConversionError
+    from localvision.training.finetune.network import Network
+
+    keras_module()
+
+    def broken(batch: Any) -> Any:
+        raise RuntimeError("no kernel for this op\nmore detail")
+
+    with pytest.raises(
+        ModelError, match="Keras model failed on a batch .*no kernel for this op Check"
+    ):
+        Network(broken, "keras")(np.zeros((1, 4, 4, 3), np.float32))
+    with pytest.raises(ModelConversionError, match="Exporting the fine-tuned Keras model"):
+        Network(broken, "keras").export(np.zeros((2, 4, 4, 3), np.float32), tmp_path / "x.onnx")

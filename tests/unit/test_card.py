@@ -171,3 +171,21 @@ def test_card_layers_still_name_where_they_came_from() -> None:
     ):
         parse_card_fields({"input_size": 0}, where="m.card.toml")
     assert CardFields.model_validate({"input_size": 96}).input_size == (96, 96)
+
+
+def test_caffe_mode_from_the_model_layer_keeps_its_provenance(tmp_path: Path) -> None:
+    caffe = CardFields(
+        input_range=InputRange.RAW,
+        channel_order="BGR",
+        mean=(103.939, 116.779, 123.68),
+        std=(1.0, 1.0, 1.0),
+    )
+    card = resolve(("model", caffe))
+    assert card.channel_order == "BGR" and card.mean == (103.939, 116.779, 123.68)
+    assert {card.provenance[f] for f in ("input_range", "channel_order", "mean", "std")} == {
+        "model"
+    }
+    card_file = tmp_path / "m.card.toml"  # a sidecar says the same, and wins
+    card_file.write_text('channel_order = "RGB"\n')
+    card = resolve(("model", caffe), ("card", read_sidecar(card_file)))
+    assert card.channel_order == "RGB" and card.provenance["channel_order"] == "card"

@@ -13,7 +13,12 @@ from localvision.models.card import (
     ResizeMode,
     resolve_card,
 )
-from localvision.models.preprocess import crop_box, to_tensor
+from localvision.models.preprocess import (
+    PREPROCESSING_FIELDS,
+    assumed_preprocessing,
+    crop_box,
+    to_tensor,
+)
 from localvision.models.runtime import TensorSpec
 from localvision.types import DecodedImage
 
@@ -117,3 +122,40 @@ def test_grayscale_models_get_one_channel() -> None:
 )
 def test_crop_box(size: tuple[int, int], target: tuple[int, int], box: tuple[float, ...]) -> None:
     assert crop_box(size, target) == pytest.approx(box)
+
+
+def test_caffe_mode_is_bgr_with_the_means_subtracted_and_no_scaling() -> None:
+    caffe = card(
+        input_range="0..255",
+        channel_order="BGR",
+        mean=[103.939, 116.779, 123.68],
+        std=[1, 1, 1],
+        layout="NHWC",
+    )
+    tensor = to_tensor(image((200, 100, 50)), caffe, F32)
+    assert tensor[2, 3] == pytest.approx([50 - 103.939, 100 - 116.779, 200 - 123.68], rel=1e-6)
+
+
+def _resolved(*layers: tuple[str, CardFields], integer: bool = False) -> ModelCard:
+    return resolve_card(
+        layers, input_shape=(None, 3, 4, 4), input_is_integer=integer, num_classes=None
+    )
+
+
+def test_assumed_preprocessing_lists_the_defaults_when_the_scaling_is_a_guess() -> None:
+    assert assumed_preprocessing(_resolved(), F32) == list(PREPROCESSING_FIELDS)
+    told_resize = _resolved(("card", CardFields(resize=ResizeMode.STRETCH)))
+    assert assumed_preprocessing(told_resize, F32) == [
+        "input_range",
+        "mean",
+        "std",
+        "channel_order",
+    ]
+
+
+def test_assumed_preprocessing_is_empty_once_the_scaling_is_stated() -> None:
+    for origin in ("model", "card", "user"):
+        told = _resolved((origin, CardFields(input_range=InputRange.SYMMETRIC)))
+        assert assumed_preprocessing(told, F32) == [], origin
+    u8 = TensorSpec("x", (1, 3, 4, 4), np.dtype(np.uint8))  # raw pixels by its type
+    assert assumed_preprocessing(_resolved(integer=True), u8) == []

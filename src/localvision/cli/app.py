@@ -20,6 +20,7 @@ from ..imaging.decode import ImageLimits, describe_source
 from ..imaging.draw import draw_annotations
 from ..imaging.inputs import expand_image_paths
 from ..models.model import Model
+from ..models.preprocess import assumed_preprocessing
 from ..tasks.crop_hints import check_aspect_ratios
 from ..tasks.faces import faces_available
 from ..types import AnnotateRequest, AnnotateResult, Feature, FeatureRequest
@@ -116,8 +117,31 @@ def classify(
         loaded = resolve_model(
             model, settings, labels=labels, card=card_overrides(card, set_) or None
         )
+        _warn_assumed_preprocessing(loaded)
         code = _annotate_files(images, [request], {Feature.LABELS: loaded}, settings, as_json)
     raise typer.Exit(code)
+
+
+def _warn_assumed_preprocessing(model: Model) -> None:
+    """One stderr line when the card's pixel scaling (and what else changes scores) is a guess."""
+    fields = assumed_preprocessing(model.card, model.input)
+    if not fields:
+        return
+    values = ", ".join(f"{f}={_card_value(getattr(model.card, f))}" for f in fields)
+    sidecar = model.path.with_name(model.path.stem + ".card.toml").name
+    typer.echo(
+        f"warning: {model.name}: {values} {'are defaults' if len(fields) > 1 else 'is a default'}"
+        ", not read from the model; a model "
+        f"trained with other preprocessing scores wrongly. Set them with --set FIELD=VALUE "
+        f"(e.g. --set input_range=-1..1) or in {sidecar} beside the model.",
+        err=True,
+    )
+
+
+def _card_value(value: Any) -> str:
+    if isinstance(value, tuple):
+        return "[" + ",".join(f"{v:g}" for v in value) + "]"
+    return str(getattr(value, "value", value))
 
 
 @app.command()

@@ -19,6 +19,8 @@ from .runtime import TensorSpec
 
 __all__ = [
     "LETTERBOX_FILL",
+    "PREPROCESSING_FIELDS",
+    "assumed_preprocessing",
     "crop_box",
     "input_affine",
     "input_pixels",
@@ -29,6 +31,22 @@ __all__ = [
 ]
 
 LETTERBOX_FILL = (114, 114, 114)  # the grey YOLO-style exports are trained with
+PREPROCESSING_FIELDS = ("input_range", "mean", "std", "resize", "channel_order")
+"""The card fields that change what a model predicts for the same image."""
+
+
+def assumed_preprocessing(card: ModelCard, spec: TensorSpec) -> list[str]:
+    """The :data:`PREPROCESSING_FIELDS` that only a default set, when the scaling is a guess.
+
+    A float input whose ``input_range`` nobody stated (not the model, a card or the user) is fed
+    by convention (0..1 and ImageNet mean/std): a model trained otherwise gives wrong scores
+    without any error. Then every preprocessing field left at its default is returned, in
+    :data:`PREPROCESSING_FIELDS` order. An integer input takes raw pixels by its type, and a
+    card that states the scaling has been looked at, so both return ``[]``.
+    """
+    if spec.is_integer or card.provenance.get("input_range", "default") != "default":
+        return []
+    return [name for name in PREPROCESSING_FIELDS if card.provenance.get(name) == "default"]
 
 
 def min_side_needed(card: ModelCard) -> int:

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ...errors import InvalidParameterError
+from ...errors import InvalidParameterError, LocalVisionError, ModelConversionError, ModelError
 from ...models.keras import import_keras
 from ...models.tracing import export_module, export_program
 from ...optional import import_optional
@@ -54,7 +54,18 @@ class Network:
         if isinstance(batch, np.ndarray):
             batch = torch.from_numpy(batch)
         with self.scope():
-            output = self.module(batch.to(self.device))
+            if self.kind == "keras":
+                try:
+                    output = self.module(batch.to(self.device))
+                except Exception as exc:  # a layer Keras-on-torch cannot run: no traceback
+                    raise ModelError(
+                        f"The Keras model failed on a batch of shape {tuple(batch.shape)}: "
+                        f"{type(exc).__name__}: {short_message(exc)}",
+                        hint="Check the model runs under KERAS_BACKEND=torch, or use "
+                        "--method head.",
+                    ) from exc
+            else:
+                output = self.module(batch.to(self.device))
         if isinstance(output, list | tuple):
             output = output[0]
         if isinstance(output, dict):
@@ -67,6 +78,19 @@ class Network:
 
     def export(self, sample: np.ndarray[Any, Any], target: Path) -> None:
         """Write ONNX at ``target``; the exported model runs anywhere (traced on the CPU)."""
+        try:
+            self._export(sample, target)
+        except LocalVisionError:
+            raise
+        except Exception as exc:  # an exporter's failure is one error line, not a traceback
+            what = "Keras model" if self.kind == "keras" else "network"
+            raise ModelConversionError(
+                f"Exporting the fine-tuned {what} to ONNX failed: "
+                f"{type(exc).__name__}: {short_message(exc)}",
+                hint="Report the layer types the model uses, or use --method head.",
+            ) from exc
+
+    def _export(self, sample: np.ndarray[Any, Any], target: Path) -> None:
         torch = import_torch()
         if self.kind == "program":
             args = (torch.from_numpy(sample).to(self.device),)
@@ -112,3 +136,10 @@ def describe_device(device: str) -> str:
     if device.startswith("cuda"):
         return f"{device} ({torch.cuda.get_device_name(torch.device(device))})"
     return device
+
+
+def short_message(exc: BaseException) -> str:
+    """The first line of an exception's message, at most 300 characters."""
+    lines = str(exc).strip().splitlines()
+    first = lines[0] if lines else type(exc).__name__
+    return first if len(first) <= 300 else first[:297] + "..."
