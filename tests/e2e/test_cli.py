@@ -266,6 +266,11 @@ def test_draw_writes_annotated_images(photos: Path, tmp_path: Path) -> None:
         assert drawn.size == (64, 48)
         bottom = drawn.getpixel((32, 47))
         assert bottom[0] > 200 and bottom[1] < 60  # the dominant-colour strip is red
+        # The crop hint (a centred 48x48 square, box 8,0-55,47) is a dashed yellow outline:
+        # its left and top edges start with a dash; inside and outside stay the image's red.
+        crop = (255, 200, 0)
+        assert drawn.getpixel((8, 10))[:3] == crop and drawn.getpixel((15, 0))[:3] == crop
+        assert drawn.getpixel((30, 20))[:3] != crop and drawn.getpixel((3, 10))[:3] != crop
     folder = tmp_path / "drawn"
     code, _, _ = run("annotate", str(photos), "--features", "crop", "--draw", str(folder))
     assert code == 0

@@ -47,7 +47,12 @@ def test_flat_tiny_and_repeated_images() -> None:
     assert (only.red, only.pixel_fraction) == (77, 1.0)
     assert dominant_colors(np.zeros((0, 3), np.uint8)) == []
     pixels = blocks([((1, 2, 3), 5), ((200, 100, 0), 7), ((0, 90, 180), 3)])
-    assert dominant_colors(pixels) == dominant_colors(pixels)
+    expected = [((200, 100, 0), 7 / 15), ((1, 2, 3), 5 / 15), ((0, 90, 180), 3 / 15)]
+    shuffled = pixels[np.random.default_rng(1).permutation(len(pixels))]
+    for variant in (pixels, shuffled, np.tile(pixels, (3, 1))):  # order and repetition
+        found = [((c.red, c.green, c.blue), c.pixel_fraction) for c in dominant_colors(variant)]
+        assert [rgb for rgb, _ in found] == [rgb for rgb, _ in expected]
+        assert [share for _, share in found] == pytest.approx([s for _, s in expected])
 
 
 def test_quality_measures_move_the_right_way() -> None:

@@ -42,9 +42,7 @@ def draw_annotations(
         box = [v * scale for v in (hint.left, hint.top, hint.right, hint.bottom)]
         _dashed_rectangle(draw, box, _CROP, width)
     if result.labels:
-        caption = ", ".join(
-            f"{lab.name.split(',')[0]} {lab.score:.0%}" for lab in result.labels[:3]
-        )
+        caption = "; ".join(f"{lab.name} {lab.score:.0%}" for lab in result.labels[:3])
         _labelled_box(draw, None, caption, (0, 0, 0), width, font)
     if result.colors:
         strip = max(8, canvas.height // 25)
