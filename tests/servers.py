@@ -8,29 +8,23 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import uvicorn
-
 from localvision.config import Settings
-from localvision.server import ServerState, create_app
+from localvision.server import ServerState
+from localvision.server.uvicorn_config import build_server
 
 
 class LiveServer:
-    """uvicorn in a background thread, on a socket bound to 127.0.0.1 and a free port."""
+    """uvicorn in a background thread, on a socket bound to 127.0.0.1 and a free port, built
+    as ``localvision serve`` builds it (connection limits, read deadlines, shutdown); requests
+    still running ``drain_s`` seconds into :meth:`stop` are answered 503."""
 
-    def __init__(self, state: ServerState) -> None:
+    def __init__(self, state: ServerState, *, drain_s: int = 5) -> None:
         self.state = state
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
-        config = uvicorn.Config(
-            create_app(state.settings, state=state),
-            log_config=None,
-            access_log=False,
-            lifespan="on",
-            timeout_graceful_shutdown=5,
-        )
-        self.server = uvicorn.Server(config)
+        self.server = build_server(state.settings, state=state, drain_s=drain_s)
         self.thread = threading.Thread(
             target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True
         )

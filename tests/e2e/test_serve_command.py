@@ -17,6 +17,7 @@ import pytest
 from typer.testing import CliRunner
 
 from localvision.cli.app import app
+from localvision.server.uvicorn_config import DrainingServer
 
 from ..conftest import solid_jpeg
 
@@ -42,6 +43,44 @@ def test_keys_hash_prints_the_configurable_form() -> None:
     result = runner.invoke(app, ["keys", "hash", "s3cret"])
     assert result.exit_code == 0 and result.stdout.strip().startswith("sha256:")
     assert "s3cret" not in result.stdout
+
+
+def test_serve_applies_the_connection_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config_file = tmp_path / "localvision.toml"
+    config_file.write_text(
+        "[server]\nmax_connections = 7\nread_timeout_s = 2.5\nkeep_alive_s = 1.5\n"
+    )
+    seen: list[DrainingServer] = []
+
+    def run(self: DrainingServer, sockets: object = None) -> None:  # serve nothing
+        seen.append(self)
+        self.started = True
+
+    monkeypatch.setattr(DrainingServer, "run", run)
+    previous = signal.getsignal(signal.SIGTERM)  # serve installs its own SIGTERM handler
+    try:
+        result = runner.invoke(app, ["serve", "--config", str(config_file)])
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert result.exit_code == 0, result.output
+    (server,) = seen
+    config = server.config
+    assert config.limit_concurrency == 8  # uvicorn counts the asking connection too
+    assert config.timeout_keep_alive == 1.5
+    assert config.http.read_timeout_s == 2.5  # type: ignore[union-attr]
+    assert config.timeout_graceful_shutdown == 10
+
+
+def test_serve_exits_3_when_the_server_cannot_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(DrainingServer, "run", lambda self, sockets=None: None)
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        result = runner.invoke(app, ["serve"])
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert result.exit_code == 3
 
 
 def free_port() -> int:
@@ -103,3 +142,17 @@ def test_sigterm_finishes_in_flight_work_and_exits_zero(
         if process.poll() is None:
             process.kill()
         process.communicate(timeout=10)
+
+
+def test_grpc_without_its_extra_is_one_line_and_exit_2(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """``serve --grpc-port`` without grpcio printed a 40-line traceback from the lifespan."""
+    monkeypatch.setitem(sys.modules, "grpc", None)  # as if grpcio were not installed
+    monkeypatch.setitem(sys.modules, "grpc.aio", None)
+    result = CliRunner().invoke(
+        app, ["serve", "--port", "0", "--grpc-port", "0"], env={"LOCALVISION_HOME": str(tmp_path)}
+    )
+    assert result.exit_code == 2, result.output
+    assert "pip install 'localvision[grpc]'" in result.stderr
+    assert "Traceback" not in result.output and len(result.stderr.strip().splitlines()) <= 2

@@ -11,6 +11,7 @@ import anyio
 import pytest
 
 from localvision.errors import FeatureNotAvailableError, ImageFetchError, ImageTooLargeError
+from localvision.server import fetch as fetch_module
 from localvision.server.fetch import ImageFetcher, address_allowed
 
 from ..conftest import solid_jpeg
@@ -137,7 +138,66 @@ def test_unreachable_hosts_say_so() -> None:
         ("fd00:ec2::254", False),
         ("::ffff:127.0.0.1", False),
         ("224.0.0.1", False),
+        # IPv6 forms that carry an IPv4 address are judged by the address they carry
+        ("::ffff:8.8.8.8", True),
+        ("::ffff:169.254.169.254", False),
+        ("64:ff9b::7f00:1", False),  # NAT64 of 127.0.0.1
+        ("64:ff9b::a9fe:a9fe", False),  # NAT64 of the cloud metadata address
+        ("64:ff9b::a00:1", False),  # NAT64 of 10.0.0.1
+        ("64:ff9b::808:808", True),  # NAT64 of 8.8.8.8: a real IPv6-only network's answer
+        ("64:ff9b:1::a00:1", False),  # RFC 8215 local-use NAT64 prefix
+        ("::7f00:1", False),  # IPv4-compatible 127.0.0.1
+        ("::a9fe:a9fe", False),  # IPv4-compatible 169.254.169.254
+        ("::c0a8:101", False),  # IPv4-compatible 192.168.1.1
+        ("2002:7f00:1::", False),  # 6to4 of 127.0.0.1
+        ("2002:a9fe:a9fe::1", False),  # 6to4 of 169.254.169.254
+        ("2002:c0a8:101::1", False),  # 6to4 of 192.168.1.1
+        ("2002:808:808::1", True),  # 6to4 of 8.8.8.8
+        ("2001:0:a00:1::7f00:1", False),  # Teredo, server 10.0.0.1
+        ("2001:0:808:808::7f00:1", False),  # Teredo: its 2001::/32 prefix is not public
+        ("::ffff:224.0.0.1", False),
+        ("64:ff9b::e000:1", False),  # NAT64 of multicast 224.0.0.1
     ],
 )
 def test_address_policy(address: str, allowed: bool) -> None:
     assert address_allowed(address, allow_private=False) is allowed
+
+
+def test_embedded_private_addresses_stay_refused_when_private_ones_are_allowed_only() -> None:
+    assert address_allowed("64:ff9b::7f00:1", allow_private=True)
+    assert not address_allowed("64:ff9b::e000:1", allow_private=True)  # multicast never
+
+
+def resolving_to(monkeypatch: pytest.MonkeyPatch, *addresses: str) -> None:
+    """Make every host name resolve to ``addresses``, in that order."""
+
+    async def fake(host: str, port: int) -> list[str]:
+        return list(addresses)
+
+    monkeypatch.setattr(fetch_module, "resolve", fake)
+
+
+def test_every_resolved_address_is_tried_in_turn(
+    origin: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    port = origin.rsplit(":", 1)[1]
+    resolving_to(monkeypatch, "127.0.0.2", "127.0.0.1")  # nothing listens on the first
+    assert fetch(f"http://images.example:{port}/cat.jpg") == IMAGE
+
+
+@pytest.mark.parametrize(
+    "addresses",
+    [
+        ("8.8.8.8", "127.0.0.1"),
+        ("2001:4860:4860::8888", "64:ff9b::7f00:1"),
+        ("8.8.4.4", "2002:a9fe:a9fe::1"),
+    ],
+)
+def test_one_non_public_answer_refuses_the_host(
+    origin: str, monkeypatch: pytest.MonkeyPatch, addresses: tuple[str, ...]
+) -> None:
+    port = origin.rsplit(":", 1)[1]
+    resolving_to(monkeypatch, *addresses)
+    with pytest.raises(ImageFetchError, match="non-public address") as info:
+        fetch(f"http://images.example:{port}/cat.jpg", allow_private=False)
+    assert addresses[1] in str(info.value)

@@ -8,7 +8,7 @@ import hashlib
 import pytest
 
 from localvision.errors import AuthenticationError
-from localvision.server.auth import verify_sigv4
+from localvision.server.auth import check_sigv4_headers, verify_sigv4
 
 botocore = pytest.importorskip("botocore", reason="botocore comes with boto3 (dev extra)")
 from botocore.auth import SigV4Auth  # noqa: E402
@@ -21,22 +21,28 @@ WHEN = dt.datetime(2026, 11, 26, 6, 0, 0, tzinfo=dt.UTC)
 CREDENTIALS = {"AKID": "secret"}
 
 
-def signed(secret: str = "secret", body: bytes = BODY, when: dt.datetime = WHEN) -> dict[str, str]:
-    request = AWSRequest(
-        "POST",
-        URL,
-        data=body,
-        headers={
-            "X-Amz-Target": "RekognitionService.DetectLabels",
-            "Content-Type": "application/x-amz-json-1.1",
-        },
-    )
+def signed(
+    secret: str = "secret",
+    body: bytes = BODY,
+    when: dt.datetime = WHEN,
+    region: str = "us-east-1",
+    payload_hash: str | None = None,
+) -> dict[str, str]:
+    """Headers botocore signs for ``body``; ``payload_hash`` sets (and signs)
+    X-Amz-Content-Sha256, as S3-style clients do."""
+    headers = {
+        "X-Amz-Target": "RekognitionService.DetectLabels",
+        "Content-Type": "application/x-amz-json-1.1",
+    }
+    if payload_hash is not None:
+        headers["X-Amz-Content-Sha256"] = payload_hash
+    request = AWSRequest("POST", URL, data=body, headers=headers)
     request.context["timestamp"] = when.strftime("%Y%m%dT%H%M%SZ")
-    signer = SigV4Auth(Credentials("AKID", secret), "rekognition", "us-east-1")
+    signer = SigV4Auth(Credentials("AKID", secret), "rekognition", region)
     request.headers["X-Amz-Date"] = request.context["timestamp"]
     canonical = signer.canonical_request(request)
     signature = signer.signature(signer.string_to_sign(request, canonical), request)
-    scope = f"AKID/{when:%Y%m%d}/us-east-1/rekognition/aws4_request"
+    scope = f"AKID/{when:%Y%m%d}/{region}/rekognition/aws4_request"
     headers = {k.lower(): v for k, v in request.headers.items()}
     headers["host"] = "127.0.0.1:8080"
     names = signer.signed_headers(signer.headers_to_sign(request))
@@ -46,9 +52,22 @@ def signed(secret: str = "secret", body: bytes = BODY, when: dt.datetime = WHEN)
     return headers
 
 
-def verify(headers: dict[str, str], body: bytes = BODY, now: dt.datetime = WHEN) -> str:
+def verify(
+    headers: dict[str, str],
+    body: bytes = BODY,
+    now: dt.datetime = WHEN,
+    region: str = "us-east-1",
+    allow_unsigned_payload: bool = False,
+) -> str:
     return verify_sigv4(
-        method="POST", url=URL, headers=headers, body=body, credentials=CREDENTIALS, now=now
+        method="POST",
+        url=URL,
+        headers=headers,
+        body=body,
+        credentials=CREDENTIALS,
+        region=region,
+        allow_unsigned_payload=allow_unsigned_payload,
+        now=now,
     )
 
 
@@ -84,7 +103,57 @@ def test_declared_payload_hash_must_match_the_body() -> None:
 
 def test_unknown_key_and_missing_header() -> None:
     with pytest.raises(AuthenticationError, match="security token"):
-        verify_sigv4(method="POST", url=URL, headers=signed(), body=BODY, credentials={}, now=WHEN)
+        verify_sigv4(
+            method="POST",
+            url=URL,
+            headers=signed(),
+            body=BODY,
+            credentials={},
+            region="us-east-1",
+            allow_unsigned_payload=False,
+            now=WHEN,
+        )
     with pytest.raises(AuthenticationError) as info:
         verify({})
     assert info.value.code == "missing_authentication"
+
+
+OTHER_BODY = b'{"Image": {"Bytes": "BBBB"}}'
+
+
+def test_an_unsigned_payload_cannot_be_replayed_with_another_body() -> None:
+    headers = signed(payload_hash="UNSIGNED-PAYLOAD")
+    with pytest.raises(AuthenticationError, match="UNSIGNED-PAYLOAD") as info:
+        verify(headers, body=OTHER_BODY)
+    assert info.value.code == "invalid_signature"
+    with pytest.raises(AuthenticationError, match="UNSIGNED-PAYLOAD"):
+        verify(headers)  # refused for its own body too: the signature never covered it
+    assert verify(headers, body=OTHER_BODY, allow_unsigned_payload=True) == "AKID"  # opted in
+
+
+def test_a_signed_payload_hash_header_is_accepted() -> None:
+    headers = signed(payload_hash=hashlib.sha256(BODY).hexdigest())
+    assert verify(headers) == "AKID"
+    with pytest.raises(AuthenticationError, match="payload hash"):
+        verify(headers, body=OTHER_BODY)
+
+
+def test_the_credential_scope_must_name_the_configured_region() -> None:
+    with pytest.raises(AuthenticationError, match="valid region") as info:
+        verify(signed(region="eu-west-1"))
+    assert info.value.code == "invalid_signature"
+    assert verify(signed(region="eu-west-1"), region="eu-west-1") == "AKID"
+    with pytest.raises(AuthenticationError, match="valid region"):
+        verify(signed(), region="eu-west-1")
+
+
+def test_the_header_checks_need_no_body() -> None:
+    scope = check_sigv4_headers(
+        signed(),
+        credentials=CREDENTIALS,
+        region="us-east-1",
+        allow_unsigned_payload=False,
+        now=WHEN,
+    )
+    assert (scope.access_key, scope.region) == ("AKID", "us-east-1")
+    assert "secret" not in repr(scope)

@@ -20,7 +20,9 @@ from .typer_app import CommandGroup
 
 __all__ = ["keys_app", "serve"]
 
-keys_app = CommandGroup(help="Make API keys for server.api_keys.", no_args_is_help=True)
+keys_app = CommandGroup(
+    help="Make API keys for server.api_keys.", no_args_is_help=True
+)
 
 
 def serve(
@@ -63,9 +65,8 @@ def serve(
 
     Example: localvision serve --model mobilenet=mobilenet_v2_1.0_224_quant.tflite
     """
-    import uvicorn
-
-    from ..server import ServerState, create_app
+    from ..server import ServerState
+    from ..server.uvicorn_config import build_server
 
     _configure_logging(log_level)
     with reported():
@@ -81,6 +82,9 @@ def serve(
         )
         _check_exposure(settings)
         state = ServerState(settings)
+        # The connection limits of [server] (max_connections, read_timeout_s, keep_alive_s)
+        # and a shutdown that stops gRPC together with HTTP come with the server built here.
+        runner = build_server(settings, state=state)
         state.start()
     server = settings.server
     print(
@@ -92,17 +96,13 @@ def serve(
     # was installed before it; a no-op there turns a graceful stop into exit status 0.
     signal.signal(signal.SIGTERM, lambda signum, frame: None)
     try:
-        uvicorn.run(
-            create_app(settings, state=state),
-            host=server.host,
-            port=server.port,
-            log_config=None,
-            access_log=False,
-            timeout_graceful_shutdown=10,
-            lifespan="on",
-        )
+        runner.run()
+    except KeyboardInterrupt:  # a second Ctrl-C forces the exit
+        pass
     finally:
         state.close()
+    if not runner.started:  # the port was taken, or the app failed to start
+        raise typer.Exit(3)  # uvicorn's own exit status for a failed start
 
 
 @keys_app.command("hash")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 import anyio.to_thread
@@ -13,9 +13,11 @@ from starlette.types import ASGIApp
 
 from .. import __version__
 from ..config import Settings
-from . import google, native, open_inference, operations, rekognition
+from . import gate, google, native, open_inference, operations, rekognition
 from .access_log import AccessLog
-from .google_grpc import start_grpc_server
+from .google_grpc import require_grpc, start_grpc_server
+from .read_deadline import ReadDeadline
+from .shutdown import AnswerCancelled, GrpcStop, ShutdownSignal
 from .state import ServerState
 
 __all__ = ["create_app"]
@@ -39,16 +41,35 @@ async def _follow_aliases(state: ServerState) -> None:
             log.info("now serving %s", ref)
 
 
-def create_app(settings: Settings | None = None, *, state: ServerState | None = None) -> ASGIApp:
+def _not_ready(state: ServerState) -> Callable[[float], Awaitable[None]]:
+    """A shutdown hook turning ``/readyz`` to 503 as soon as shutdown begins."""
+
+    async def hook(grace_s: float) -> None:
+        state.ready = False
+
+    return hook
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    state: ServerState | None = None,
+    shutdown: ShutdownSignal | None = None,
+) -> ASGIApp:
     """Build the server app for ``settings`` (models load when the app starts).
 
     Pass a ``state`` that is already started to skip loading (tests do, to share models).
+    A ``shutdown`` signal from the server running the app (:mod:`.uvicorn_config` makes one)
+    stops gRPC and readiness as soon as a graceful shutdown begins, not after HTTP drained.
     The app answers Google Cloud Vision (``/v1/images:annotate``), AWS Rekognition
     (``POST /`` with ``X-Amz-Target``), the Open Inference Protocol (``/v2/...``),
     localvision's own API (``/v1/annotate``, ``/v1/models``, docs at ``/docs``) and
-    ``/healthz``, ``/readyz``, ``/metrics``.
+    ``/healthz``, ``/readyz``, ``/metrics``. With credentials configured, every route but
+    health and readiness (and ``server.public_paths``) needs them (:mod:`.gate`).
     """
     settings = settings or Settings.load()
+    if settings.server.grpc_port is not None:
+        require_grpc()  # a missing extra fails here, in one line, not inside the lifespan
     server_state = state or ServerState(settings)
 
     @asynccontextmanager
@@ -56,18 +77,19 @@ def create_app(settings: Settings | None = None, *, state: ServerState | None = 
         if not server_state.ready:
             await anyio.to_thread.run_sync(server_state.start)
         watcher = asyncio.get_running_loop().create_task(_follow_aliases(server_state))
-        grpc_server = None
+        grpc_stop = None
         if settings.server.grpc_port is not None:
             grpc_server = await start_grpc_server(
                 server_state, settings.server.host, settings.server.grpc_port
             )
+            grpc_stop = GrpcStop(grpc_server, shutdown)
         try:
             yield
         finally:
             watcher.cancel()
             server_state.ready = False
-            if grpc_server is not None:
-                await grpc_server.stop(grace=5)
+            if grpc_stop is not None:
+                await grpc_stop.finish()
             if server_state.fetcher is not None:
                 await server_state.fetcher.aclose()
             if state is None:  # we own it
@@ -88,4 +110,14 @@ def create_app(settings: Settings | None = None, *, state: ServerState | None = 
     app.include_router(google.router)
     app.include_router(open_inference.router)
     app.include_router(rekognition.router)
+    # Credentials are checked once, in front of every route (a new one included).
+    openable = gate.openable_paths(app)
+    gate.check_public_paths(settings.server, openable)
+    app.add_middleware(gate.Gate, state=server_state, openable=openable)
+    # Around the routes (inside Starlette's 500 handler): request bodies have a deadline, and
+    # requests cut off by a shutdown are answered in their protocol's format (outermost).
+    app.add_middleware(ReadDeadline, state=server_state)
+    app.add_middleware(AnswerCancelled, state=server_state)
+    if shutdown is not None:
+        shutdown.on_begin(_not_ready(server_state))
     return AccessLog(app, server_state.metrics)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import functools
+import asyncio
 import json
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 from starlette.requests import Request
@@ -13,19 +14,27 @@ from starlette.requests import Request
 from ..errors import InvalidParameterError, LocalVisionError
 from ..types import AnnotateRequest, AnnotateResult, FeatureRequest
 from .auth import hash_key, offered_key
+from .batching import Ticket
+from .body import ClientClosedError
 from .state import ServerState
 
 __all__ = [
     "NO_CALLER",
     "Caller",
+    "admit",
     "annotate",
     "caller",
     "key_id",
     "label",
     "parse_json",
+    "release",
     "server_state",
+    "ticket_of",
+    "unless_disconnected",
     "uris_to_bytes",
 ]
+
+T = TypeVar("T")
 
 
 def server_state(request: Request) -> ServerState:
@@ -41,13 +50,78 @@ def label(request: Request, protocol: str, operation: str) -> None:
 
 
 def parse_json(body: bytes, *, what: str = "request body") -> Any:
-    """Decode a JSON body, or raise an error naming what is wrong with it."""
+    """Decode a JSON body, or raise an error naming what is wrong with it.
+
+    Nesting deeper than the interpreter's recursion limit (``[[[[...`` 100,000 deep) is the
+    caller's error, not the server's: it is refused like any other malformed JSON.
+    """
     try:
         return json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InvalidParameterError(
             f"Invalid JSON payload received. The {what} is not valid JSON: {exc}."
         ) from None
+    except RecursionError:
+        raise InvalidParameterError(
+            f"Invalid JSON payload received. The {what} is nested too deeply."
+        ) from None
+
+
+def admit(state: ServerState, request: Request) -> None:
+    """Hold a place in the queue for ``request`` before its body is read, or refuse it with
+    :class:`~localvision.errors.OverloadedError` when there is none.
+
+    Shedding then costs almost nothing, so a flood of requests the server cannot take does not
+    eat the time of those it can; and a request that got a place keeps it while its body is
+    read and parsed, instead of racing the others for it. :func:`annotate` hands the place to
+    the request's images; the route calls :func:`release` when it ends, whatever happened.
+    """
+    if state.batcher is not None:
+        request.state.ticket = state.batcher.admit()
+
+
+def release(request: Request) -> None:
+    """Give back the place :func:`admit` held, if the request never used it (safe to repeat)."""
+    ticket = ticket_of(request)
+    if ticket is not None:
+        ticket.release()
+
+
+def ticket_of(request: Request | None) -> Ticket | None:
+    """The place :func:`admit` holds for ``request``, if any."""
+    ticket = getattr(request.state, "ticket", None) if request is not None else None
+    return ticket if isinstance(ticket, Ticket) else None
+
+
+async def unless_disconnected(request: Request | None, work: Awaitable[T]) -> T:
+    """Await ``work`` unless the client disconnects first.
+
+    Once the body has been read, the next ASGI message a request can receive is
+    ``http.disconnect``; when it comes before ``work`` is done, ``work`` is cancelled (the
+    batcher then takes its images off the queue) and :class:`ClientClosedError` is raised.
+    """
+    if request is None:
+        return await work
+    task = asyncio.ensure_future(work)
+    watcher = asyncio.ensure_future(_disconnected(request))
+    try:
+        await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for pending in (task, watcher):
+            if not pending.done():
+                pending.cancel()
+    if not task.done() or task.cancelled():
+        raise ClientClosedError("The client went away before its answer was ready.")
+    return task.result()
+
+
+async def _disconnected(request: Request) -> None:
+    """Return when the client disconnects; wait (until cancelled) when that cannot be told."""
+    try:
+        while (await request.receive())["type"] != "http.disconnect":
+            pass
+    except Exception:  # a receive that fails says nothing about the client: never report it gone
+        await asyncio.get_running_loop().create_future()
 
 
 async def uris_to_bytes(
@@ -55,7 +129,7 @@ async def uris_to_bytes(
 ) -> dict[int, bytes | LocalVisionError]:
     """Fetch every image URL concurrently; each index maps to its bytes or its error."""
     out: dict[int, bytes | LocalVisionError] = {}
-    if state.fetcher is None:
+    if state.fetcher is None or not uris:  # nothing to wait for: no await, no task group
         return out
     fetcher = state.fetcher
 
@@ -102,28 +176,50 @@ def caller(request: Request) -> Caller:
 
 
 async def annotate(
-    state: ServerState, requests: list[AnnotateRequest], *, caller: Caller = NO_CALLER
+    state: ServerState,
+    requests: list[AnnotateRequest],
+    *,
+    caller: Caller = NO_CALLER,
+    request: Request | None = None,
 ) -> list[AnnotateResult]:
-    """Run requests through the engine (or the router, when one is configured) on the
-    dispatcher and count the images."""
+    """Run requests through the batcher on the engine (or the router, when one is configured)
+    and count the images. With the HTTP ``request``, a client that disconnects while its
+    images wait takes them off the queue (:class:`ClientClosedError`)."""
+    ticket = ticket_of(request)
     if not requests:
+        if ticket is not None:
+            ticket.release()
         return []
+    assert state.batcher is not None
     if state.router is not None:
-        assert state.dispatcher is not None
-        results = await state.dispatcher.run(
-            functools.partial(state.router.annotate, key=caller.key),
+        work = state.batcher.submit(
             requests,
-            [caller.private] * len(requests),
+            run=_Routed(state, caller),
+            key=("router", caller.key, caller.private),
+            ticket=ticket,
         )
     else:
-        assert state.batcher is not None
-        results = await state.batcher.annotate(requests)
-    for request, result in zip(requests, results, strict=True):
+        work = state.batcher.annotate(requests, ticket=ticket)
+    results: list[AnnotateResult] = await unless_disconnected(request, work)
+    for asked, result in zip(requests, results, strict=True):
         outcome = "ok" if result.error is None else type(result.error).__name__
-        for feature in request.features:
+        for feature in asked.features:
             state.metrics.images.labels(_feature_name(feature), outcome).inc()
     return results
 
 
 def _feature_name(feature: FeatureRequest) -> str:
     return feature.feature.value
+
+
+class _Routed:
+    """Runs merged calls of one caller through the router (on a worker thread)."""
+
+    def __init__(self, state: ServerState, caller: Caller) -> None:
+        self.state = state
+        self.caller = caller
+
+    def __call__(self, requests: Sequence[AnnotateRequest]) -> list[AnnotateResult]:
+        router = self.state.router
+        assert router is not None
+        return router.annotate(requests, [self.caller.private] * len(requests), key=self.caller.key)

@@ -5,6 +5,11 @@ worker. A call beyond that is shed at once with :class:`~localvision.errors.Over
 (each protocol renders it as its own "slow down": 429, ``ThrottlingException``, 503), so a
 burst never grows an unbounded backlog. A call that takes longer than ``timeout_s`` from arrival
 answers :class:`~localvision.errors.RequestTimeoutError`.
+
+The server runs everything through the :class:`~localvision.server.batching.Batcher`, which
+keeps ``workers`` threads of its own busy and only takes its worker count and
+:meth:`Dispatcher.call` (batches in flight, for the metrics) from here: admission by images,
+and the queue-depth metric, live in the batcher.
 """
 
 from __future__ import annotations
@@ -49,7 +54,6 @@ class Dispatcher:
                 hint="Retry after a short wait.",
             )
         self._admitted += 1
-        self._observe()
         try:
             with anyio.fail_after(self.timeout_s):
                 return await anyio.to_thread.run_sync(
@@ -62,18 +66,16 @@ class Dispatcher:
             ) from None
         finally:
             self._admitted -= 1
-            self._observe()
+
+    def call(self, fn: Callable[..., T], *args: object) -> T:
+        """Run ``fn(*args)`` on the calling (worker) thread, counted as in flight."""
+        return self._counted(fn, *args)
 
     def _counted(self, fn: Callable[..., T], *args: object) -> T:
         if self._metrics is not None:
             self._metrics.in_flight.inc()
-            self._metrics.queue_depth.set(self.queued)
         try:
             return fn(*args)
         finally:
             if self._metrics is not None:
                 self._metrics.in_flight.dec()
-
-    def _observe(self) -> None:
-        if self._metrics is not None:
-            self._metrics.queue_depth.set(self.queued)

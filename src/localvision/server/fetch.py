@@ -7,6 +7,10 @@ A server that fetches URLs for its callers can be turned against its own network
   and every redirect alike, so neither a redirect nor a DNS answer that changes between check
   and use (rebinding) reaches loopback, private, link-local (cloud metadata at
   169.254.169.254), multicast or reserved addresses, unless ``allow_private_urls`` is set;
+  one refused address refuses the host, and the connection tries the addresses in turn;
+* an IPv6 address that carries an IPv4 one (IPv4-mapped ``::ffff:a.b.c.d``, IPv4-compatible
+  ``::a.b.c.d``, NAT64 ``64:ff9b::/96``, 6to4 ``2002::/16``, Teredo ``2001::/32``) is judged
+  by the IPv4 address it carries, since that is where the packets end up;
 * at most five redirects, a total time limit, and a byte limit enforced while reading.
 """
 
@@ -27,16 +31,53 @@ __all__ = ["ImageFetcher", "address_allowed"]
 
 MAX_REDIRECTS = 5
 _REDIRECTS = (301, 302, 303, 307, 308)
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")  # RFC 6052 well-known prefix
+_NAT64_LOCAL = ipaddress.IPv6Network("64:ff9b:1::/48")  # RFC 8215 local use: never public
+_IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")  # deprecated ::a.b.c.d (RFC 4291)
+_LOW32 = 0xFFFFFFFF
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 def address_allowed(address: str, *, allow_private: bool) -> bool:
-    """True when ``address`` is a public unicast IP (or private ones are allowed)."""
+    """True when ``address`` is a public unicast IP (or private ones are allowed).
+
+    An IPv6 address embedding an IPv4 one is judged by what it embeds: ``64:ff9b::7f00:1`` is
+    loopback, not a public NAT64 address. Teredo is judged by its own prefix (not public) as
+    well as by the server and client addresses it carries."""
     ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    if ip.is_multicast or ip.is_unspecified:
-        return False
-    return allow_private or ip.is_global
+    judged: list[IPAddress] = [ip]
+    if isinstance(ip, ipaddress.IPv6Address):
+        embedded = _embedded_ipv4(ip)
+        judged = [ip, *embedded] if ip.teredo is not None else [*embedded] or judged
+    for one in judged:
+        if one.is_multicast or one.is_unspecified:
+            return False
+        if not allow_private and (not one.is_global or one in _NAT64_LOCAL):
+            return False
+    return True
+
+
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """The IPv4 addresses an IPv6 address carries, if it is one of the forms that do."""
+    if ip.ipv4_mapped is not None:
+        return [ip.ipv4_mapped]
+    if ip.sixtofour is not None:
+        return [ip.sixtofour]
+    if ip.teredo is not None:
+        return list(ip.teredo)
+    if ip in _NAT64 or (ip in _IPV4_COMPATIBLE and int(ip) > 1):  # :: and ::1 are themselves
+        return [ipaddress.IPv4Address(int(ip) & _LOW32)]
+    return []
+
+
+async def resolve(host: str, port: int) -> list[str]:
+    """Every address ``host`` resolves to for TCP, in the resolver's order, without repeats."""
+    try:
+        infos = await anyio.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise ImageFetchError(f"Cannot resolve {host}: {exc}.") from exc
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
 class _GuardedBackend(httpcore.AsyncNetworkBackend):
@@ -54,11 +95,7 @@ class _GuardedBackend(httpcore.AsyncNetworkBackend):
         local_address: str | None = None,
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.AsyncNetworkStream:
-        try:
-            infos = await anyio.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except OSError as exc:
-            raise ImageFetchError(f"Cannot resolve {host}: {exc}.") from exc
-        addresses = [str(info[4][0]) for info in infos]
+        addresses = await resolve(host, port)
         refused = [
             a for a in addresses if not address_allowed(a, allow_private=self._allow_private)
         ]
@@ -68,13 +105,20 @@ class _GuardedBackend(httpcore.AsyncNetworkBackend):
                 f"({', '.join(refused) or 'none'}).",
                 hint="Send the image bytes instead, or set server.allow_private_urls.",
             )
-        return await self._inner.connect_tcp(
-            addresses[0],
-            port,
-            timeout=timeout,
-            local_address=local_address,
-            socket_options=socket_options,
-        )
+        failure: Exception | None = None
+        for address in addresses:  # every one was checked above; the first that answers wins
+            try:
+                return await self._inner.connect_tcp(
+                    address,
+                    port,
+                    timeout=timeout,
+                    local_address=local_address,
+                    socket_options=socket_options,
+                )
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                failure = exc
+        assert failure is not None
+        raise failure
 
     async def connect_unix_socket(self, *args: Any, **kwargs: Any) -> httpcore.AsyncNetworkStream:
         raise ImageFetchError("Unix sockets are not fetched.")

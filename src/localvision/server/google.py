@@ -12,18 +12,20 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from ..errors import FeatureNotAvailableError, InvalidInputError, LocalVisionError
+from ..errors import FeatureNotAvailableError, InvalidInputError, LocalVisionError, OverloadedError
 from ..types import AnnotateRequest, AnnotateResult
 from ..wire import google_vision as wire
 from .auth import check_api_key
-from .body import read_body
+from .body import ClientClosedError, read_body
 from .common import (
     NO_CALLER,
     Caller,
+    admit,
     annotate,
     caller,
     label,
     parse_json,
+    release,
     server_state,
     uris_to_bytes,
 )
@@ -50,19 +52,30 @@ async def batch_annotate(request: Request) -> Response:
     state = server_state(request)
     try:
         check_api_key(request, state.settings)
+        admit(state, request)  # before reading the body: refusing must stay cheap under load
         body = parse_json(await read_body(request, state.settings.server.max_body_bytes))
         int_enums = wire.wants_int_enums(request.query_params.get("$alt"))
         who = caller(request)
-        return JSONResponse(await answer(state, body, int_enums=int_enums, caller=who))
+        return JSONResponse(
+            await answer(state, body, int_enums=int_enums, caller=who, request=request)
+        )
     except Exception as exc:  # every failure is answered in Google's error format
         return error(request, exc)
+    finally:
+        release(request)
 
 
 async def answer(
-    state: Any, body: Any, *, int_enums: bool = False, caller: Caller = NO_CALLER
+    state: Any,
+    body: Any,
+    *,
+    int_enums: bool = False,
+    caller: Caller = NO_CALLER,
+    request: Request | None = None,
 ) -> dict[str, Any]:
     """The response body for a parsed JSON request (shared with the gRPC service);
-    ``caller``: who sent it (private images never leave this machine)."""
+    ``caller``: who sent it (private images never leave this machine); ``request``: the HTTP
+    request, whose images leave the queue if its client disconnects."""
     specs = wire.parse_batch_request(body)
     fetched = await uris_to_bytes(state, {i: s.uri for i, s in enumerate(specs) if s.uri})
     requests: list[AnnotateRequest] = []
@@ -76,7 +89,8 @@ async def answer(
         else:  # requests asking no local feature are answered without running anything
             slots.append(len(requests))
             requests.append(AnnotateRequest(image, spec.features, name=f"requests[{index}]"))
-    results = await annotate(state, [r for r in requests if r.features], caller=caller)
+    wanted = [r for r in requests if r.features]
+    results = await annotate(state, wanted, caller=caller, request=request)
     by_request = _results_by_request(requests, results)
     responses = []
     for spec, slot in zip(specs, slots, strict=True):
@@ -123,11 +137,14 @@ async def not_supported(request: Request) -> Response:
 
 
 def error(request: Request, exc: Exception) -> Response:
+    if isinstance(exc, ClientClosedError):  # nobody is left to read an answer
+        return Response(status_code=exc.status)
     status, body = wire.error_response(exc)
     server_state(request).metrics.errors.labels("google", type(exc).__name__).inc()
     if status >= 500 and not isinstance(exc, LocalVisionError):
         request.app.state.log_exception(exc)
-    return JSONResponse(body, status_code=status)
+    headers = {"Retry-After": "1"} if isinstance(exc, OverloadedError) else {}
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 for _path in _ANNOTATE_PATHS:

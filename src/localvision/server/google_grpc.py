@@ -5,6 +5,10 @@ its JSON form and answers it with exactly the code that answers REST (:func:`goo
 so both transports behave the same; whole-request errors become gRPC status codes. Message
 classes come from ``google-cloud-vision`` (the ``grpc`` extra).
 
+Credentials are the HTTP routes' own (:func:`auth.key_in`): with ``server.api_keys`` set, a
+call carries ``x-goog-api-key: KEY`` or ``authorization: Bearer KEY`` metadata, or is refused
+with ``UNAUTHENTICATED``.
+
 Clients connect without TLS::
 
     transport = ImageAnnotatorGrpcTransport(channel=grpc.insecure_channel("127.0.0.1:8081"))
@@ -20,36 +24,55 @@ from ..errors import LocalVisionError
 from ..optional import import_optional
 from ..wire import google_vision as wire
 from . import google
-from .auth import key_accepted
+from .auth import key_accepted, key_in
 from .common import Caller, key_id
 from .state import ServerState
 
-__all__ = ["start_grpc_server"]
+__all__ = ["require_grpc", "start_grpc_server"]
 
 log = logging.getLogger("localvision.server")
 SERVICE = "google.cloud.vision.v1.ImageAnnotator"
 
 
+_MODULES = (
+    "grpc",
+    "grpc.aio",
+    "google.cloud.vision_v1.types.image_annotator",
+    "google.protobuf.json_format",
+)
+"""What serving gRPC imports: grpcio, and Google's generated Vision types."""
+
+
+def require_grpc() -> None:
+    """Raise :class:`~localvision.errors.MissingDependencyError` (naming the ``grpc`` extra)
+    unless gRPC can be served; the app calls it when it is built, so a missing extra is one
+    line at start-up rather than a traceback from inside the server's start."""
+    for module in _MODULES:
+        import_optional(module, extra="grpc", purpose="serve gRPC")
+
+
 async def start_grpc_server(state: ServerState, host: str, port: int) -> Any:
     """Start the gRPC server on ``host:port`` in the running event loop; returns it."""
-    grpc = import_optional("grpc", extra="grpc", purpose="serve gRPC")
-    aio = import_optional("grpc.aio", extra="grpc", purpose="serve gRPC")
-    types = import_optional(
-        "google.cloud.vision_v1.types.image_annotator", extra="grpc", purpose="serve gRPC"
+    grpc, aio, types, json_format = (
+        import_optional(module, extra="grpc", purpose="serve gRPC") for module in _MODULES
     )
-    json_format = import_optional("google.protobuf.json_format", extra="grpc", purpose="serve gRPC")
     request_class = types.BatchAnnotateImagesRequest.pb()
     response_class = types.BatchAnnotateImagesResponse.pb()
 
     async def batch_annotate_images(request: Any, context: Any) -> Any:
-        metadata = dict(context.invocation_metadata() or ())
-        if not key_accepted(metadata.get("x-goog-api-key"), state.settings):
+        metadata = {
+            str(name).lower(): value
+            for name, value in context.invocation_metadata() or ()
+            if isinstance(value, str)  # binary (-bin) metadata carries no credentials
+        }
+        offered = key_in(metadata)
+        if not key_accepted(offered, state.settings):
             await context.abort(
                 grpc.StatusCode.UNAUTHENTICATED, "The API key is missing or not valid."
             )
         body = json_format.MessageToDict(request)
         try:
-            key = key_id(metadata.get("x-goog-api-key"))
+            key = key_id(offered)
             private = str(metadata.get("x-localvision-sensitivity", "")).lower() == "private"
             listed = state.settings.server.private_keys
             who = Caller(private=private or (key is not None and key in listed), key=key)

@@ -42,7 +42,7 @@ class Metrics:
         )
         self.queue_depth = Gauge(
             "localvision_queue_depth",
-            "Requests waiting for an engine worker.",
+            "Images waiting for an engine worker (admission counts images, not requests).",
             registry=self.registry,
         )
         self.in_flight = Gauge(

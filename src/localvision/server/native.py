@@ -14,18 +14,29 @@ from __future__ import annotations
 
 import base64
 import binascii
+import reprlib
 from typing import Any
 
 from fastapi import APIRouter
 from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
+from starlette.formparsers import MultiPartException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from ..errors import InvalidParameterError, LocalVisionError, OverloadedError, http_status
 from ..types import AnnotateRequest, AnnotateResult, Feature, FeatureRequest
-from .auth import check_api_key
-from .body import read_body
-from .common import annotate, caller, label, parse_json, server_state, uris_to_bytes
+from .body import ClientClosedError, read_body
+from .common import (
+    admit,
+    annotate,
+    caller,
+    label,
+    parse_json,
+    release,
+    server_state,
+    uris_to_bytes,
+)
 
 __all__ = ["router"]
 
@@ -75,8 +86,8 @@ async def annotate_images(request: Request) -> Response:
     """Annotate uploaded or referenced images with the requested features."""
     label(request, "native", "annotate")
     state = server_state(request)
-    try:
-        check_api_key(request, state.settings)
+    try:  # credentials were checked by the gate in front of every route (gate.py)
+        admit(state, request)  # before reading the body: refusing must stay cheap under load
         if request.headers.get("content-type", "").startswith("multipart/form-data"):
             names, images, features, max_results = await _from_form(request)
         else:
@@ -88,7 +99,7 @@ async def annotate_images(request: Request) -> Response:
             for name, image in zip(names, images, strict=True)
             if not isinstance(image, LocalVisionError)
         ]
-        results = iter(await annotate(state, requests, caller=caller(request)))
+        results = iter(await annotate(state, requests, caller=caller(request), request=request))
         out: list[dict[str, Any]] = []
         for name, image in zip(names, images, strict=True):
             result = (
@@ -100,6 +111,8 @@ async def annotate_images(request: Request) -> Response:
         return JSONResponse({"results": out})
     except Exception as exc:  # every failure is answered in the native error format
         return error(request, exc)
+    finally:
+        release(request)
 
 
 @router.get("/v1/models", summary="List served models")
@@ -107,10 +120,6 @@ async def list_models(request: Request) -> Response:
     """Served models, their formats, cards and the features they answer."""
     label(request, "native", "models")
     state = server_state(request)
-    try:
-        check_api_key(request, state.settings)
-    except LocalVisionError as exc:
-        return error(request, exc)
     answers: dict[str, list[str]] = {}
     for feature, name in state.features.items():
         answers.setdefault(name, []).append(feature.value)
@@ -135,10 +144,19 @@ async def _from_form(
     # Read (and size-limit) the whole body first, chunked uploads included; Starlette then
     # parses the form from the body it has cached.
     request._body = await read_body(request, state.settings.server.max_body_bytes)
-    form = await request.form(max_files=64, max_fields=16)
+    most = state.settings.server.max_images_per_request
+    try:
+        form = await request.form(max_files=most, max_fields=16)
+    except (HTTPException, MultiPartException) as exc:  # Starlette's 400: bad boundary, too many
+        detail = exc.detail if isinstance(exc, HTTPException) else exc.message
+        raise InvalidParameterError(
+            f"The multipart body cannot be read: {detail}",
+            hint=f"Send at most {most} files in the 'image' field, in well-formed multipart.",
+        ) from None
     files = [f for f in form.getlist("image") if isinstance(f, UploadFile)]
     if not files:
         raise InvalidParameterError("Upload at least one file in the 'image' field.")
+    _check_count(len(files), most)
     names = [f.filename or f"image[{i}]" for i, f in enumerate(files)]
     images: list[bytes | LocalVisionError] = [await f.read() for f in files]
     raw_features = form.get("features")
@@ -151,6 +169,7 @@ async def _from_json(
 ) -> tuple[list[str], list[bytes | LocalVisionError], list[Feature], int | None]:
     if not isinstance(body, dict) or not isinstance(body.get("images"), list) or not body["images"]:
         raise InvalidParameterError("The body needs a non-empty 'images' list.")
+    _check_count(len(body["images"]), state.settings.server.max_images_per_request)
     names: list[str] = []
     images: list[bytes | LocalVisionError] = []
     uris: dict[int, str] = {}
@@ -176,8 +195,17 @@ async def _from_json(
     return names, images, features, _max_results(body.get("max_results"))
 
 
+def _check_count(count: int, most: int) -> None:
+    """Refuse a request of more than ``most`` images before decoding any of them."""
+    if count > most:
+        raise InvalidParameterError(
+            f"At most {most} images are allowed per request; got {count}.",
+            hint="Split the batch into several requests, or raise server.max_images_per_request.",
+        )
+
+
 def _features(values: Any) -> list[Feature]:
-    if not isinstance(values, list):
+    if not isinstance(values, list) or not all(isinstance(v, str | int) for v in values):
         raise InvalidParameterError("'features' must be a list of feature names.")
     try:
         parsed = [Feature.parse(str(v)) for v in values if str(v).strip()]
@@ -190,15 +218,21 @@ def _max_results(value: Any) -> int | None:
     if value is None or value == "":
         return None
     try:
+        if not isinstance(value, int | str):
+            raise ValueError
         number = int(str(value))
     except ValueError:
-        raise InvalidParameterError(f"'max_results' must be an integer; got {value!r}.") from None
+        raise InvalidParameterError(
+            f"'max_results' must be an integer; got {reprlib.repr(value)}."
+        ) from None
     if not 1 <= number <= 1000:
         raise InvalidParameterError(f"'max_results' must be in [1, 1000]; got {number}.")
     return number
 
 
 def error(request: Request, exc: Exception) -> Response:
+    if isinstance(exc, ClientClosedError):  # nobody is left to read an answer
+        return Response(status_code=exc.status)
     status = http_status(exc)
     if isinstance(exc, LocalVisionError):
         body: dict[str, Any] = {

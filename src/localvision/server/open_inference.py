@@ -5,12 +5,15 @@ Triton's binary tensor extension (what ``tritonclient`` sends by default, with n
 Content-Type). A model also accepts, instead of its tensor, one ``BYTES`` input holding
 encoded images (JPEG, PNG...), which the server decodes and pre-processes with the model's
 card; in JSON those elements are base64 strings. Errors are ``{"error": "<message>"}``.
+
+Infer requests go through the same batcher as every other protocol (:mod:`.oip_work`): one
+admission bound counted in images, and at most ``server.max_images_per_request`` images per
+request (a ``BYTES`` input's elements, or a tensor's batch axis).
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -26,12 +29,13 @@ from ..errors import (
     OverloadedError,
     http_status,
 )
-from ..imaging.decode import ImageLimits, decode_image
+from ..imaging.decode import ImageLimits
 from ..models.model import Model
-from ..models.preprocess import min_side_needed, to_tensor
 from ..wire import open_inference as wire
-from .body import read_body
-from .common import label, server_state
+from .batching import Ticket
+from .body import ClientClosedError, read_body
+from .common import admit, label, release, server_state, ticket_of, unless_disconnected
+from .oip_work import EncodedImage, ImageRun, TensorRun, stack_rows
 from .state import ServerState
 
 __all__ = ["router"]
@@ -110,13 +114,19 @@ async def infer(request: Request, name: str, version: str | None = None) -> Resp
     state = server_state(request)
     try:
         model = _model(state, name, version)
+        admit(state, request)  # before reading the body: refusing must stay cheap under load
         body = await read_body(request, state.settings.server.max_body_bytes)
         header = request.headers.get(wire.HEADER_LENGTH)
         if header is not None and not header.isdigit():
             raise InvalidParameterError(f"{wire.HEADER_LENGTH} must be a number; got {header!r}.")
-        parsed = wire.parse_request(body, int(header) if header is not None else None)
-        assert state.dispatcher is not None
-        outputs = await state.dispatcher.run(_run, state, model, parsed)
+        parsed = wire.parse_request(
+            body,
+            int(header) if header is not None else None,
+            max_bytes_elements=state.settings.server.max_images_per_request,
+        )
+        outputs = await unless_disconnected(
+            request, _infer(state, model, parsed, ticket_of(request))
+        )
         selected = _select_outputs(model, outputs, parsed)
         binary = {
             n: (flag if flag is not None else parsed.binary_output)
@@ -131,16 +141,54 @@ async def infer(request: Request, name: str, version: str | None = None) -> Resp
         )
     except Exception as exc:  # every failure is answered as {"error": ...}
         return _error(request, exc)
+    finally:
+        release(request)
     headers = {wire.HEADER_LENGTH: str(json_length)} if json_length is not None else {}
     media = "application/octet-stream" if json_length is not None else "application/json"
     return Response(content, media_type=media, headers=headers)
 
 
-def _run(state: ServerState, model: Model, parsed: wire.InferRequest) -> list[np.ndarray[Any, Any]]:
-    """Run on a worker thread: encoded images or raw tensors in, the model's outputs out."""
+async def _infer(
+    state: ServerState, model: Model, parsed: wire.InferRequest, ticket: Ticket | None = None
+) -> list[np.ndarray[Any, Any]]:
+    """The model's outputs for a parsed request, run through the batcher: encoded images a
+    batch at a time (merged with other requests' for the same model), raw tensors whole;
+    ``ticket``: the place held for the request since before its body was read."""
+    assert state.batcher is not None
     if len(parsed.inputs) == 1 and parsed.inputs[0].datatype == "BYTES":
-        batch = _images_to_batch(state, model, parsed.inputs[0])
-        return model.runtime.run({model.input.name: batch})
+        item = parsed.inputs[0]
+        images = [
+            EncodedImage(raw, item.name, index, base64=item.from_json)
+            for index, raw in enumerate(item.data.ravel())
+        ]
+        if not images:
+            raise InvalidParameterError(f"Input {item.name!r} holds no images.")
+        limits = ImageLimits(state.settings.max_image_bytes, state.settings.max_image_pixels)
+        run = ImageRun(model, limits, state.settings.batch_size)
+        answers = await state.batcher.submit(images, run=run, key=("oip", id(model)), ticket=ticket)
+        return stack_rows(answers)
+    feeds = _feeds(model, parsed)
+    count = _batch_axis(feeds, state.settings.server.max_images_per_request)
+    (outputs,) = await state.batcher.submit(
+        [feeds], run=TensorRun(model), unit=count, ticket=ticket
+    )
+    result: list[np.ndarray[Any, Any]] = outputs
+    return result
+
+
+def _batch_axis(feeds: Mapping[str, np.ndarray[Any, Any]], most: int) -> int:
+    """Images in raw tensors (their longest first axis), refused past ``most``."""
+    images = max((array.shape[0] for array in feeds.values() if array.ndim), default=1)
+    if images > most:
+        raise InvalidParameterError(
+            f"The tensors hold a batch of {images} images; at most {most} are allowed per request.",
+            hint="Split the batch into several requests.",
+        )
+    return max(1, images)
+
+
+def _feeds(model: Model, parsed: wire.InferRequest) -> dict[str, np.ndarray[Any, Any]]:
+    """Raw input tensors checked against the model's inputs: names, datatypes, shapes."""
     feeds: dict[str, np.ndarray[Any, Any]] = {}
     expected = {t.name: t for t in model.runtime.inputs}
     for item in parsed.inputs:
@@ -168,32 +216,7 @@ def _run(state: ServerState, model: Model, parsed: wire.InferRequest) -> list[np
         raise InvalidParameterError(
             f"Missing inputs for {model.name!r}: {', '.join(sorted(missing))}."
         )
-    return model.runtime.run(feeds)
-
-
-def _images_to_batch(
-    state: ServerState, model: Model, item: wire.InferInput
-) -> np.ndarray[Any, Any]:
-    limits = ImageLimits(state.settings.max_image_bytes, state.settings.max_image_pixels)
-    tensors = []
-    for index, raw in enumerate(item.data.ravel()):
-        data = _base64(raw, item.name, index) if item.from_json else raw
-        image = decode_image(
-            data, limits=limits, min_side=min_side_needed(model.card), name=f"{item.name}[{index}]"
-        )
-        tensors.append(to_tensor(image, model.card, model.input, model.channels))
-    if not tensors:
-        raise InvalidParameterError(f"Input {item.name!r} holds no images.")
-    return np.stack(tensors)
-
-
-def _base64(raw: bytes, name: str, index: int) -> bytes:
-    try:
-        return base64.b64decode(raw, validate=True)
-    except (binascii.Error, ValueError):
-        raise InvalidParameterError(
-            f"Input {name!r}[{index}]: in JSON, encoded images must be base64 strings."
-        ) from None
+    return feeds
 
 
 def _select_outputs(
@@ -233,6 +256,8 @@ def _tensor_metadata(
 
 
 def _error(request: Request, exc: Exception) -> Response:
+    if isinstance(exc, ClientClosedError):  # nobody is left to read an answer
+        return Response(status_code=exc.status)
     status = http_status(exc)
     message = str(exc) if isinstance(exc, LocalVisionError) else "Internal server error."
     server_state(request).metrics.errors.labels("oip", type(exc).__name__).inc()

@@ -13,12 +13,21 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from ..errors import FeatureNotAvailableError, LocalVisionError
+from ..errors import FeatureNotAvailableError, LocalVisionError, OverloadedError
 from ..types import AnnotateRequest, Feature, FeatureRequest
 from ..wire import rekognition as wire
 from .auth import verify_sigv4
-from .body import read_body
-from .common import Caller, annotate, caller, label, parse_json, server_state
+from .body import ClientClosedError, read_body
+from .common import (
+    Caller,
+    admit,
+    annotate,
+    caller,
+    label,
+    parse_json,
+    release,
+    server_state,
+)
 from .state import ServerState
 
 __all__ = ["router"]
@@ -37,6 +46,7 @@ async def dispatch(request: Request) -> Response:
     try:
         name = wire.operation(request.headers.get("x-amz-target"), OPERATIONS)
         label(request, "aws", name)
+        admit(state, request)  # before reading the body: refusing must stay cheap under load
         body = await read_body(request, state.settings.server.max_body_bytes)
         if state.settings.server.aws_credentials:
             verify_sigv4(
@@ -45,26 +55,32 @@ async def dispatch(request: Request) -> Response:
                 headers=request.headers,
                 body=body,
                 credentials=state.settings.server.aws_credentials,
+                region=state.settings.server.aws_region,
+                allow_unsigned_payload=state.settings.server.allow_unsigned_payload,
             )
         handler = {"DetectLabels": detect_labels, "DetectFaces": detect_faces}.get(
             name, detect_text
         )
-        payload = await handler(state, parse_json(body), caller(request))
+        payload = await handler(state, parse_json(body), caller(request), request)
         return JSONResponse(payload, media_type=CONTENT_TYPE, headers=_ids(request_id))
     except Exception as exc:  # every failure is answered as an AWS error
+        if isinstance(exc, ClientClosedError):  # nobody is left to read an answer
+            return Response(status_code=exc.status)
         status, name, payload = wire.error_response(exc)
+        headers = {**_ids(request_id), "x-amzn-ErrorType": name}
+        if isinstance(exc, OverloadedError):  # ThrottlingException (400): come back soon
+            headers["Retry-After"] = "1"
         state.metrics.errors.labels("aws", name).inc()
         if status >= 500 and not isinstance(exc, LocalVisionError):
             request.app.state.log_exception(exc)
-        return JSONResponse(
-            payload,
-            status_code=status,
-            media_type=CONTENT_TYPE,
-            headers={**_ids(request_id), "x-amzn-ErrorType": name},
-        )
+        return JSONResponse(payload, status_code=status, media_type=CONTENT_TYPE, headers=headers)
+    finally:
+        release(request)
 
 
-async def detect_labels(state: ServerState, body: Any, who: Caller) -> dict[str, Any]:
+async def detect_labels(
+    state: ServerState, body: Any, who: Caller, request: Request | None = None
+) -> dict[str, Any]:
     """``DetectLabels`` with the model serving labels; confidences in percent."""
     parsed = wire.parse_detect_labels(body)
     model = state.model_for(Feature.LABELS) or state.model_for(Feature.OBJECTS)
@@ -74,27 +90,35 @@ async def detect_labels(state: ServerState, body: Any, who: Caller) -> dict[str,
             hint="Start localvision serve with --model NAME=PATH (and --labels-model NAME).",
         )
     features = parsed.answerable(frozenset(state.features))
-    (result,) = await annotate(state, [AnnotateRequest(parsed.image, features)], caller=who)
+    (result,) = await annotate(
+        state, [AnnotateRequest(parsed.image, features)], caller=who, request=request
+    )
     if result.error is not None:
         raise result.error
     version = f"localvision:{model.name}" if model is not None else "localvision"
     return wire.detect_labels_response(result, parsed, model_version=version)
 
 
-async def detect_faces(state: ServerState, body: Any, who: Caller) -> dict[str, Any]:
+async def detect_faces(
+    state: ServerState, body: Any, who: Caller, request: Request | None = None
+) -> dict[str, Any]:
     """``DetectFaces`` with the built-in face detector."""
     image, feature = wire.parse_detect_faces(body)
     if state.engine is None or Feature.FACES not in state.engine.features:
         raise FeatureNotAvailableError(
             "DetectFaces needs OpenCV on this server.", hint="pip install 'localvision[faces]'"
         )
-    (result,) = await annotate(state, [AnnotateRequest(image, [feature])], caller=who)
+    (result,) = await annotate(
+        state, [AnnotateRequest(image, [feature])], caller=who, request=request
+    )
     if result.error is not None:
         raise result.error
     return wire.detect_faces_response(result)
 
 
-async def detect_text(state: ServerState, body: Any, who: Caller) -> dict[str, Any]:
+async def detect_text(
+    state: ServerState, body: Any, who: Caller, request: Request | None = None
+) -> dict[str, Any]:
     """``DetectText`` with the built-in OCR."""
     image, word_filter = wire.parse_detect_text(body)
     if state.engine is None or Feature.TEXT not in state.engine.features:
@@ -105,6 +129,7 @@ async def detect_text(state: ServerState, body: Any, who: Caller) -> dict[str, A
         state,
         [AnnotateRequest(image, [FeatureRequest(Feature.TEXT)])],
         caller=who,
+        request=request,
     )
     if result.error is not None:
         raise result.error

@@ -96,7 +96,7 @@ class ServerState:
                 self.router = Router(
                     self.settings,
                     _CurrentEngine(self),
-                    load=lambda: self.dispatcher.queued if self.dispatcher is not None else 0,
+                    load=lambda: self.batcher.waiting if self.batcher is not None else 0,
                 )
         except LocalVisionError:
             self.close()
@@ -175,7 +175,11 @@ class ServerState:
         threading.Thread(target=later, name="lv-retire", daemon=True).start()
 
     def schedule(self) -> None:
-        """Build the dispatcher and batcher around the current engine, from the settings."""
+        """Build the dispatcher and batcher around the current engine, from the settings.
+
+        Every protocol's work (the engine's, the router's, Open Inference's) goes through the
+        batcher: one admission bound counted in images, one queue, one set of workers.
+        """
         assert self.engine is not None
         server = self.settings.server
         self.dispatcher = Dispatcher(
@@ -191,6 +195,7 @@ class ServerState:
             max_queue_delay_ms=server.max_queue_delay_ms,
             max_queue=server.max_queue,
             timeout_s=server.request_timeout_s,
+            metrics=self.metrics,
         )
 
     def close(self) -> None:

@@ -10,6 +10,8 @@ header, each binary input marked by ``parameters.binary_data_size``. ``BYTES`` e
 from __future__ import annotations
 
 import json
+import math
+import reprlib
 import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -30,6 +32,11 @@ __all__ = [
 ]
 
 HEADER_LENGTH = "Inference-Header-Content-Length"
+MAX_DIMS = 32
+"""Most axes a tensor may have (NumPy's own limit on some versions)."""
+MAX_ELEMENTS = 2**40
+"""Most elements a tensor's shape may declare: a bound that exact arithmetic can check before
+anything is allocated (the body size limit is what really bounds the data)."""
 
 DATATYPES: dict[str, Any] = {
     "BOOL": np.bool_,
@@ -84,8 +91,15 @@ class InferRequest:
     parameters: dict[str, Any] = field(default_factory=dict)
 
 
-def parse_request(body: bytes, header_length: int | None) -> InferRequest:
-    """Parse an infer request body, JSON-only or JSON header plus binary tensors."""
+def parse_request(
+    body: bytes, header_length: int | None, *, max_bytes_elements: int | None = None
+) -> InferRequest:
+    """Parse an infer request body, JSON-only or JSON header plus binary tensors.
+
+    ``max_bytes_elements``: a ``BYTES`` input whose shape declares more elements than this is
+    refused from its shape, before any of its elements is read (the server's images per
+    request). Every malformed body raises :class:`InvalidParameterError`.
+    """
     if header_length is not None and not 0 < header_length <= len(body):
         raise InvalidParameterError(
             f"{HEADER_LENGTH} is {header_length} but the body holds {len(body)} bytes."
@@ -96,55 +110,76 @@ def parse_request(body: bytes, header_length: int | None) -> InferRequest:
         header = json.loads(header_bytes)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InvalidParameterError(f"The request header is not valid JSON: {exc}.") from None
+    except RecursionError:
+        raise InvalidParameterError("The request header is nested too deeply.") from None
     if not isinstance(header, dict) or not isinstance(header.get("inputs"), list):
         raise InvalidParameterError("An infer request needs an 'inputs' list.")
     offset = 0
     inputs = []
     for i, raw in enumerate(header["inputs"]):
-        tensor, used = _parse_input(raw, i, binary[offset:])
+        tensor, used = _parse_input(raw, i, binary[offset:], max_bytes_elements)
         offset += used
         inputs.append(tensor)
     if offset != len(binary):
         raise InvalidParameterError(
             f"The binary section holds {len(binary)} bytes but the inputs use {offset}."
         )
-    parameters = header.get("parameters") or {}
+    parameters = _parameters(header, "The request")
     outputs = None
     if header.get("outputs") is not None:
         outputs = {}
+        if not isinstance(header["outputs"], list):
+            raise InvalidParameterError("'outputs' must be a list.")
         for raw in header["outputs"]:
             if not isinstance(raw, dict) or not isinstance(raw.get("name"), str):
                 raise InvalidParameterError("Each requested output needs a 'name'.")
-            flag = (raw.get("parameters") or {}).get("binary_data")
+            flag = _parameters(raw, f"Output {raw['name']!r}").get("binary_data")
             outputs[raw["name"]] = None if flag is None else bool(flag)
     request_id = header.get("id")
+    if request_id is not None and not isinstance(request_id, str | int | float):
+        raise InvalidParameterError("The request's 'id' must be a string.")
     return InferRequest(
         id=str(request_id) if request_id is not None else None,
         inputs=inputs,
         outputs=outputs,
         binary_output=bool(parameters.get("binary_data_output", False)),
-        parameters=parameters,
+        parameters=dict(parameters),
     )
 
 
-def _parse_input(raw: Any, index: int, binary: memoryview) -> tuple[InferInput, int]:
+def _parameters(raw: Mapping[str, Any], what: str) -> Mapping[str, Any]:
+    parameters = raw.get("parameters") or {}
+    if not isinstance(parameters, dict):
+        raise InvalidParameterError(f"{what}'s 'parameters' must be an object.")
+    return parameters
+
+
+def _parse_input(
+    raw: Any, index: int, binary: memoryview, max_bytes_elements: int | None
+) -> tuple[InferInput, int]:
     if not isinstance(raw, dict):
         raise InvalidParameterError(f"inputs[{index}] must be an object.")
     name, datatype, shape = raw.get("name"), raw.get("datatype"), raw.get("shape")
     if not isinstance(name, str):
         raise InvalidParameterError(f"inputs[{index}] needs a 'name'.")
-    if datatype not in DATATYPES:
+    if not isinstance(datatype, str) or datatype not in DATATYPES:
         raise InvalidParameterError(
-            f"Input {name!r} has datatype {datatype!r}; valid: {', '.join(DATATYPES)}."
+            f"Input {name!r} has datatype {reprlib.repr(datatype)}; valid: {', '.join(DATATYPES)}."
         )
-    if not isinstance(shape, list) or not all(isinstance(d, int) and d >= 0 for d in shape):
-        raise InvalidParameterError(f"Input {name!r} needs a 'shape' of non-negative ints.")
-    count = int(np.prod(shape)) if shape else 1
-    size = (raw.get("parameters") or {}).get("binary_data_size")
+    dims = _dims(name, shape)
+    count = math.prod(dims)
+    if datatype == "BYTES" and max_bytes_elements is not None and count > max_bytes_elements:
+        raise InvalidParameterError(
+            f"Input {name!r} holds {count:,} BYTES elements; at most {max_bytes_elements} "
+            "are allowed per request.",
+            hint="Split the batch into several requests.",
+        )
+    size = _parameters(raw, f"Input {name!r}").get("binary_data_size")
     if size is not None:
         if not isinstance(size, int) or size < 0 or size > len(binary):
             raise InvalidParameterError(
-                f"Input {name!r} declares binary_data_size {size!r}; {len(binary)} bytes remain."
+                f"Input {name!r} declares binary_data_size {reprlib.repr(size)}; "
+                f"{len(binary)} bytes remain."
             )
         chunk = binary[:size]
         data = (
@@ -158,11 +193,29 @@ def _parse_input(raw: Any, index: int, binary: memoryview) -> tuple[InferInput, 
         used = 0
     if data.size != count:
         raise InvalidParameterError(
-            f"Input {name!r} has shape {shape} ({count} elements) but {data.size} elements."
+            f"Input {name!r} has shape {list(dims)} ({count} elements) but {data.size} elements."
         )
-    return InferInput(
-        name, datatype, tuple(shape), data.reshape(shape), from_json=size is None
-    ), used
+    return InferInput(name, datatype, dims, data.reshape(dims), from_json=size is None), used
+
+
+def _dims(name: str, shape: Any) -> tuple[int, ...]:
+    """A declared shape, checked in exact arithmetic before anything is allocated: NumPy's
+    int64 product wraps ``[4294967296, 4294967296]`` round to 0 elements."""
+    if not isinstance(shape, list) or not all(
+        isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape
+    ):
+        raise InvalidParameterError(f"Input {name!r} needs a 'shape' of non-negative ints.")
+    if len(shape) > MAX_DIMS:
+        raise InvalidParameterError(
+            f"Input {name!r} has {len(shape)} axes; at most {MAX_DIMS} are allowed."
+        )
+    count = math.prod(shape)
+    if count > MAX_ELEMENTS or any(d > MAX_ELEMENTS for d in shape):
+        raise InvalidParameterError(
+            f"Input {name!r} declares shape {shape}, {count:,} elements; at most "
+            f"{MAX_ELEMENTS:,} are allowed."
+        )
+    return tuple(shape)
 
 
 def _fixed(chunk: memoryview, datatype: str, name: str) -> np.ndarray[Any, Any]:
@@ -203,12 +256,26 @@ def _json_data(data: Any, datatype: str, name: str) -> np.ndarray[Any, Any]:
         return np.asarray(data, dtype=DATATYPES[datatype]).ravel()
     except (TypeError, ValueError, OverflowError) as exc:
         raise InvalidParameterError(f"Input {name!r}: data is not {datatype}: {exc}.") from None
+    except RecursionError:
+        raise InvalidParameterError(f"Input {name!r}: data is nested too deeply.") from None
 
 
 def _flatten(data: Any) -> list[Any]:
-    if isinstance(data, list):
-        return [item for part in data for item in _flatten(part)]
-    return [data]
+    """Row-major leaves of nested lists, without recursion (nesting depth is the caller's)."""
+    out: list[Any] = []
+    stack: list[Any] = [iter([data])]
+    while stack:
+        item = next(stack[-1], _END)
+        if item is _END:
+            stack.pop()
+        elif isinstance(item, list):
+            stack.append(iter(item))
+        else:
+            out.append(item)
+    return out
+
+
+_END = object()
 
 
 def encode_response(

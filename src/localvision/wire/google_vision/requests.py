@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import reprlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -166,7 +167,7 @@ def _parse_feature(raw: Any, path: str) -> tuple[str, int | None]:
     if name is None:
         raise _invalid(
             f"Invalid value at '{path}.type' "
-            f"(type.googleapis.com/google.cloud.vision.v1.Feature.Type), {value!r}"
+            f"(type.googleapis.com/google.cloud.vision.v1.Feature.Type), {_shown(value)}"
         )
     max_results = raw.get("maxResults")
     if max_results is not None:
@@ -174,11 +175,11 @@ def _parse_feature(raw: Any, path: str) -> tuple[str, int | None]:
             max_results = int(max_results)
         except (TypeError, ValueError):
             raise _invalid(
-                f"Invalid value at '{path}.maxResults' (TYPE_INT32), {max_results!r}"
+                f"Invalid value at '{path}.maxResults' (TYPE_INT32), {_shown(max_results)}"
             ) from None
         if isinstance(raw.get("maxResults"), bool) or not -(2**31) <= max_results < 2**31:
             raise _invalid(
-                f"Invalid value at '{path}.maxResults' (TYPE_INT32), {raw['maxResults']!r}"
+                f"Invalid value at '{path}.maxResults' (TYPE_INT32), {_shown(raw['maxResults'])}"
             )
     return name, (max_results if max_results and max_results > 0 else None)
 
@@ -205,3 +206,9 @@ def _check_fields(obj: Mapping[str, Any], allowed: set[str], path: str) -> None:
 
 def _invalid(message: str, *, hint: str | None = None) -> InvalidParameterError:
     return InvalidParameterError(message, hint=hint)
+
+
+def _shown(value: Any) -> str:
+    """A caller's value for a message: ``repr``, cut short in length and nesting depth (a
+    value nested thousands deep must not take the server's stack with it)."""
+    return reprlib.repr(value)

@@ -58,7 +58,7 @@ _AWS_ERRORS: tuple[tuple[type[LocalVisionError], str, int], ...] = (
     (ImageError, "InvalidImageFormatException", 400),
     (InvalidInputError, "InvalidParameterException", 400),
     (FeatureNotAvailableError, "AccessDeniedException", 400),
-    (OverloadedError, "ThrottlingException", 500),
+    (OverloadedError, "ThrottlingException", 400),  # as Rekognition answers it
 )
 _AUTH_TYPES = {
     "invalid_signature": ("InvalidSignatureException", 403),

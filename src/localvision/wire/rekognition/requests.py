@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import reprlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -114,7 +115,9 @@ def parse_detect_labels(body: Any) -> DetectLabelsRequest:
     image = parse_image(body)
     max_labels = body.get("MaxLabels", DEFAULT_MAX_LABELS)
     if not isinstance(max_labels, int) or isinstance(max_labels, bool) or max_labels < 0:
-        raise InvalidParameterError(f"MaxLabels must be an integer >= 0; got {max_labels!r}.")
+        raise InvalidParameterError(
+            f"MaxLabels must be an integer >= 0; got {reprlib.repr(max_labels)}."
+        )
     min_confidence = body.get("MinConfidence", DEFAULT_MIN_CONFIDENCE)
     if (
         not isinstance(min_confidence, int | float)
@@ -122,20 +125,16 @@ def parse_detect_labels(body: Any) -> DetectLabelsRequest:
         or not 0 <= min_confidence <= 100
     ):
         raise InvalidParameterError(
-            f"MinConfidence must be a number from 0 to 100; got {min_confidence!r}."
+            f"MinConfidence must be a number from 0 to 100; got {reprlib.repr(min_confidence)}."
         )
     features = body.get("Features", ["GENERAL_LABELS"])
-    if not isinstance(features, list) or not set(features) <= {
-        "GENERAL_LABELS",
-        "IMAGE_PROPERTIES",
-    }:
+    if not _strings(features) or not set(features) <= {"GENERAL_LABELS", "IMAGE_PROPERTIES"}:
         raise InvalidParameterError(
-            f"Features must list GENERAL_LABELS and/or IMAGE_PROPERTIES; got {features!r}."
+            "Features must list GENERAL_LABELS and/or IMAGE_PROPERTIES; "
+            f"got {reprlib.repr(features)}."
         )
-    settings = body.get("Settings") or {}
-    if not isinstance(settings, dict):
-        raise InvalidParameterError("Settings must be an object.")
-    general = settings.get("GeneralLabels") or {}
+    settings = _object(body, "Settings")
+    general = _object(settings, "GeneralLabels", "Settings.")
     wanted: list[FeatureRequest] = []
     if "GENERAL_LABELS" in features:
         wanted.append(
@@ -145,11 +144,12 @@ def parse_detect_labels(body: Any) -> DetectLabelsRequest:
         )
         wanted.append(FeatureRequest(Feature.OBJECTS, min_score=min_confidence / 100))
     if "IMAGE_PROPERTIES" in features:
-        max_colors = (settings.get("ImageProperties") or {}).get("MaxDominantColors", 10)
+        max_colors = _object(settings, "ImageProperties", "Settings.").get("MaxDominantColors", 10)
         valid = isinstance(max_colors, int) and not isinstance(max_colors, bool)
         if not valid or not 0 <= max_colors <= 20:
             raise InvalidParameterError(
-                f"Settings.ImageProperties.MaxDominantColors must be 0 to 20; got {max_colors!r}."
+                "Settings.ImageProperties.MaxDominantColors must be 0 to 20; "
+                f"got {reprlib.repr(max_colors)}."
             )
         wanted.append(FeatureRequest(Feature.COLORS, max_results=max_colors or None))
     return DetectLabelsRequest(
@@ -162,8 +162,21 @@ def parse_detect_labels(body: Any) -> DetectLabelsRequest:
 
 def _names(settings: Mapping[str, Any], key: str) -> list[str]:
     value = settings.get(key, [])
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+    if not _strings(value):
         raise InvalidParameterError(f"Settings.GeneralLabels.{key} must be a list of strings.")
+    return list(value)
+
+
+def _strings(value: Any) -> bool:
+    """Whether ``value`` is a list of strings (anything else cannot go in a set or a message)."""
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+def _object(parent: Mapping[str, Any], key: str, path: str = "") -> Mapping[str, Any]:
+    """``parent[key]`` when it is an object, ``{}`` when absent; refused when anything else."""
+    value = parent.get(key) or {}
+    if not isinstance(value, dict):
+        raise InvalidParameterError(f"{path}{key} must be an object.")
     return value
 
 
@@ -191,10 +204,10 @@ def parse_detect_faces(body: Any) -> tuple[bytes, FeatureRequest]:
         raise SerializationError("The request body must be a JSON object.")
     image = parse_image(body)
     attributes = body.get("Attributes", ["DEFAULT"])
-    if not isinstance(attributes, list) or not set(attributes) <= _FACE_ATTRIBUTES:
+    if not _strings(attributes) or not set(attributes) <= _FACE_ATTRIBUTES:
         raise InvalidParameterError(
             f"Attributes must list values from {', '.join(sorted(_FACE_ATTRIBUTES))}; "
-            f"got {attributes!r}."
+            f"got {reprlib.repr(attributes)}."
         )
     return image, FeatureRequest(Feature.FACES, max_results=100)
 
@@ -204,15 +217,13 @@ def parse_detect_text(body: Any) -> tuple[bytes, WordFilter]:
     if not isinstance(body, dict):
         raise SerializationError("The request body must be a JSON object.")
     image = parse_image(body)
-    filters = body.get("Filters") or {}
-    if not isinstance(filters, dict):
-        raise InvalidParameterError("Filters must be an object.")
+    filters = _object(body, "Filters")
     regions = filters.get("RegionsOfInterest") or []
     if not isinstance(regions, list) or len(regions) > 10:
         raise InvalidParameterError("Filters.RegionsOfInterest takes at most 10 regions.")
     if regions:
         raise InvalidParameterError("Filters.RegionsOfInterest is not supported by this server.")
-    raw = filters.get("WordFilter") or {}
+    raw = _object(filters, "WordFilter", "Filters.")
     values = {}
     for key, top in (
         ("MinConfidence", 100),
@@ -221,7 +232,9 @@ def parse_detect_text(body: Any) -> tuple[bytes, WordFilter]:
     ):
         value = raw.get(key, 0)
         if not isinstance(value, int | float) or isinstance(value, bool) or not 0 <= value <= top:
-            raise InvalidParameterError(f"WordFilter.{key} must be from 0 to {top}; got {value!r}.")
+            raise InvalidParameterError(
+                f"WordFilter.{key} must be from 0 to {top}; got {reprlib.repr(value)}."
+            )
         values[key] = float(value)
     return image, WordFilter(
         min_confidence=values["MinConfidence"] / 100,
