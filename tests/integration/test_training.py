@@ -19,7 +19,8 @@ from localvision.models.preprocess import to_tensor
 from localvision.models.runtime import RuntimeOptions
 from localvision.registry import Registry
 from localvision.training.dataset import load_dataset, split
-from localvision.training.graph import cut_backbone
+from localvision.training.graph import cut_backbone, merge_head
+from localvision.training.head import HeadTrainer
 from localvision.training.train import open_backbone, train
 
 pytest.importorskip("onnx", reason="the train extra cuts ONNX graphs")
@@ -78,6 +79,13 @@ def test_trained_head_generalises_to_held_out_images(trained, shapes: Path) -> N
     settings, result = trained
     assert result.entry.ref == "shapes@1"
     assert result.metrics["val_accuracy"] >= 0.95
+    # Fitted on every image; the validation score is 5-fold cross-validated over all of them.
+    assert result.metrics["train_images"] == 72 and result.metrics["validation_images"] == 72
+    assert result.metrics["cv_folds"] == 5 and result.metrics["train_accuracy"] == 1.0
+    settings_used = result.entry.lineage["hyperparameters"]
+    assert settings_used["head"] == "logistic_regression" and settings_used["converged"]
+    assert settings_used["chosen"] in settings_used["grid"]
+    assert settings_used["validation"] == "stratified 5-fold cross-validation"
     model = resolve_model("shapes", settings)
     evaluation = evaluate(model, load_dataset(shapes / "holdout"))
     model.close()
@@ -107,6 +115,31 @@ def test_folded_pixel_scaling_gives_the_features_numpy_scaling_gives(trained, sh
     np.testing.assert_allclose(folded, reference, atol=1e-4)
     for runtime in (backbone.runtime, plain, model):
         runtime.close()
+
+
+@pytest.mark.parametrize("hidden", [0, 8])
+def test_the_merged_model_gives_the_heads_probabilities(trained, shapes: Path, hidden: int) -> None:  # type: ignore[no-untyped-def]
+    settings, _ = trained
+    model = resolve_model("mobilenet", settings)
+    backbone = open_backbone(model, "mobilenet", settings)
+    extractor = backbone.extractor(settings)
+    data = load_dataset(shapes / "train")
+    vectors, _, _ = extractor.extract([s.path for s in data.samples])
+    x = np.stack([vectors[s.path] for s in data.samples])
+    y = np.array([data.classes.index(s.label) for s in data.samples])
+    head = HeadTrainer(hidden=hidden, regularization=(1.0,)).fit(x, y, classes=3)
+    merged = settings.cache_dir / f"merged-{hidden}.onnx"
+    merge_head(backbone.path, head.folded(), merged, multi_label=False, metadata={})
+    runtime = OnnxRuntime(merged, RuntimeOptions(cache_dir=settings.cache_dir))
+    holdout = sorted((shapes / "holdout").rglob("*.jpg"))
+    pixels = np.stack([extractor.prepare(p) for p in holdout])  # type: ignore[misc]
+    together = runtime.run({runtime.inputs[0].name: pixels})[0]
+    features = backbone.runtime.run({backbone.runtime.inputs[0].name: pixels})[0]
+    np.testing.assert_allclose(together, head.predict_proba(features), atol=1e-5)
+    scaled = (features - head.mean_) / head.std_  # what scikit-learn's own model says
+    np.testing.assert_allclose(together, head.estimator_.predict_proba(scaled), atol=1e-5)
+    for opened in (runtime, backbone.runtime, model):
+        opened.close()
 
 
 def test_a_second_run_reuses_cached_features_and_is_deterministic(trained, shapes: Path) -> None:  # type: ignore[no-untyped-def]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from localvision.metrics.agreement import agreement, edit_distance
@@ -16,6 +18,42 @@ BOX = ((0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.0, 1.0))
 )
 def test_edit_distance(a: str, b: str, distance: int) -> None:
     assert edit_distance(a, b) == distance == edit_distance(b, a)
+
+
+def reference_distance(a: str, b: str) -> int:
+    """The textbook dynamic-programming table (what agreement.py computed by hand before)."""
+    previous = list(range(len(b) + 1))
+    for i, x in enumerate(a, 1):
+        current = [i]
+        for j, y in enumerate(b, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (x != y)))
+        previous = current
+    return previous[-1]
+
+
+def test_edit_distance_matches_the_dynamic_programming_table() -> None:
+    rng = random.Random(4)
+    alphabet = "ab c\nÄé😀中"  # code points beyond Latin-1 and the BMP count as one character
+    for _ in range(200):
+        a = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 40)))
+        b = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 40)))
+        assert edit_distance(a, b) == reference_distance(a, b)
+    page = "".join(rng.choice(alphabet) for _ in range(300))
+    noisy = "".join(c if rng.random() > 0.1 else rng.choice(alphabet) for c in page)
+    assert edit_distance(page, noisy) == reference_distance(page, noisy)
+
+
+def test_edit_distance_is_rapidfuzz(monkeypatch: pytest.MonkeyPatch) -> None:
+    from rapidfuzz.distance import Levenshtein
+
+    calls: list[tuple[str, str]] = []
+
+    def spy(a: str, b: str) -> int:
+        calls.append((a, b))
+        return 7
+
+    monkeypatch.setattr(Levenshtein, "distance", spy)
+    assert edit_distance("kitten", "sitting") == 7 and calls == [("kitten", "sitting")]
 
 
 def test_agreement_over_the_features_both_answered() -> None:

@@ -47,7 +47,11 @@ def train_command(
     head: Annotated[str, typer.Option(help="linear or mlp (method head).")] = "linear",
     epochs: Annotated[
         int | None,
-        typer.Option(min=1, max=10000, help="At most this many (300 head, 15 finetune)."),
+        typer.Option(
+            min=1,
+            max=10000,
+            help="Most optimiser iterations (head, default 300) or epochs (finetune, 15).",
+        ),
     ] = None,
     unfreeze: Annotated[
         int, typer.Option(min=0, help="Layers before the head that train too (finetune).")
@@ -60,7 +64,13 @@ def train_command(
         typer.Option(help="auto (a CUDA GPU if PyTorch sees one), cpu, cuda, cuda:1 (finetune)."),
     ] = "auto",
     seed: Annotated[int, typer.Option()] = 0,
-    validation: Annotated[float, typer.Option(help="Share of each class held out.")] = 0.2,
+    validation: Annotated[
+        float,
+        typer.Option(
+            help="Share of each class held out: finetune always; head only past 2,000 images "
+            "(smaller sets are cross-validated, then the head is fitted on every image)."
+        ),
+    ] = 0.2,
     feature_tensor: Annotated[
         str | None, typer.Option(help="Cut the base at this tensor instead of finding it.")
     ] = None,
@@ -136,7 +146,7 @@ def train_command(
     for path, reason in result.skipped:
         console.print(f"[yellow]skipped {path}: {reason}[/yellow]")
     for first, second in result.duplicates:
-        console.print(f"[yellow]duplicate across train and validation: {first} = {second}[/yellow]")
+        console.print(f"[yellow]duplicate images: {first} = {second}[/yellow]")
     summary = {
         "model": result.entry.ref,
         **result.metrics,
