@@ -41,7 +41,7 @@ from localvision.types import AnnotateRequest, AnnotateResult, Feature, FeatureR
 
 from ..azure_stand_in import KEY as AZURE_KEY
 from ..azure_stand_in import azure_stand_in
-from ..servers import LiveServer
+from ..servers import CLIENT_TIMEOUT_S, LiveServer
 
 pytest.importorskip("httpx", reason="the cloud extra calls providers")
 
@@ -65,7 +65,9 @@ class Case:
 def _google(home: Path, server: LiveServer) -> Annotator:
     from localvision.cloud.providers.google import GoogleVisionProvider
 
-    google = GoogleProviderSettings(api_key="k", endpoint=server.url, retries=0)
+    google = GoogleProviderSettings(
+        api_key="k", endpoint=server.url, retries=0, timeout_s=CLIENT_TIMEOUT_S
+    )
     return GoogleVisionProvider(
         Settings(home=home, cloud=CloudSettings(egress="allow", google=google))
     )
@@ -76,7 +78,11 @@ def _aws(home: Path, server: LiveServer) -> Annotator:
     from localvision.cloud.providers.aws import RekognitionProvider
 
     aws = AwsProviderSettings(
-        endpoint=server.url, access_key_id="AKIDLOCAL", secret_access_key="local", retries=0
+        endpoint=server.url,
+        access_key_id="AKIDLOCAL",
+        secret_access_key="local",
+        retries=0,
+        timeout_s=CLIENT_TIMEOUT_S,
     )
     return RekognitionProvider(Settings(home=home, cloud=CloudSettings(egress="allow", aws=aws)))
 
@@ -84,7 +90,9 @@ def _aws(home: Path, server: LiveServer) -> Annotator:
 def _azure(home: Path, url: str) -> Annotator:
     from localvision.cloud.providers.azure import AzureVisionProvider
 
-    azure = AzureProviderSettings(endpoint=url, key=AZURE_KEY, retries=0, timeout_s=10)
+    azure = AzureProviderSettings(
+        endpoint=url, key=AZURE_KEY, retries=0, timeout_s=CLIENT_TIMEOUT_S
+    )
     return AzureVisionProvider(
         Settings(home=home, cloud=CloudSettings(egress="allow", azure=azure))
     )
@@ -97,7 +105,9 @@ def _router(home: Path, server: LiveServer, local: Annotator) -> Annotator:
         home=home,
         cloud=CloudSettings(
             egress="allow",
-            google=GoogleProviderSettings(api_key="k", endpoint=server.url, retries=0),
+            google=GoogleProviderSettings(
+                api_key="k", endpoint=server.url, retries=0, timeout_s=CLIENT_TIMEOUT_S
+            ),
             router=RouterSettings(routes={"labels": ["google", "local"]}),
         ),
     )

@@ -174,7 +174,7 @@ def test_version() -> None:
 
 @pytest.mark.slow
 def test_installed_console_script_on_real_fixtures(models_dir: Path, photos_dir: Path) -> None:
-    pytest.importorskip("ai_edge_litert")
+    pytest.importorskip("ai_edge_litert", reason="the litert extra runs .tflite models")
     proc = subprocess.run(
         [
             sys.executable,
@@ -225,7 +225,7 @@ def test_annotate_auto_includes_labels_when_a_model_is_given(
 
 
 def test_annotate_with_a_detector_reports_objects(photos: Path, tmp_path: Path) -> None:
-    pytest.importorskip("onnx")
+    pytest.importorskip("onnx", reason="building test ONNX graphs needs the onnx package")
     from ..builders import constant_detector_onnx, yolov8_table
 
     detector = tmp_path / "detector.onnx"
@@ -348,7 +348,7 @@ def test_an_image_that_cannot_be_drawn_is_one_error_line_and_the_rest_go_on(
 def test_a_model_declaring_an_oversized_input_is_one_line_and_exit_2(
     photos: Path, tmp_path: Path
 ) -> None:
-    pytest.importorskip("onnx")
+    pytest.importorskip("onnx", reason="building test ONNX graphs needs the onnx package")
     big = tmp_path / "big.onnx"
     colour_classifier_onnx(big, size=60000)
     for args in (

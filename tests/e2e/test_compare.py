@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from localvision.cli.app import app
 
 from ..conftest import solid_jpeg
+from ..servers import CLIENT_TIMEOUT_S
 
 runner = CliRunner()
 
@@ -173,13 +174,14 @@ def test_bad_hardware_profile_and_empty_folder(labelled: Path, tmp_path: Path) -
 def test_measuring_the_cloud_against_our_own_server(
     colour_model_path: Path, labelled: Path, tmp_path: Path, colour_server
 ) -> None:  # type: ignore[no-untyped-def]
-    pytest.importorskip("httpx")
+    pytest.importorskip("httpx", reason="the cloud extra calls providers")
     config = tmp_path / "localvision.toml"
     config.write_text(
         '[cloud]\negress = "allow"\n[cloud.google]\napi_key = "k"\n'
-        f'endpoint = "{colour_server.url}"\n'
+        f'endpoint = "{colour_server.url}"\ntimeout_s = {CLIENT_TIMEOUT_S}\n'
         f'[cloud.aws]\nendpoint = "{colour_server.url}"\n'
         'access_key_id = "AKIDTEST"\nsecret_access_key = "test-secret"\n'
+        f"timeout_s = {CLIENT_TIMEOUT_S}\n"
     )
     result = runner.invoke(
         app,
@@ -223,7 +225,7 @@ def test_cloud_spend_needs_yes_above_the_threshold(
     from localvision.errors import InvalidInputError
     from localvision.types import Feature
 
-    pytest.importorskip("httpx")
+    pytest.importorskip("httpx", reason="the cloud extra calls providers")
     settings = Settings(
         home=tmp_path,
         cloud=CloudSettings(

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from ..conftest import solid_jpeg
-from ..servers import LiveServer
+from ..servers import CLIENT_TIMEOUT_S, LiveServer
 
 vision = pytest.importorskip("google.cloud.vision", reason="google-cloud-vision is a dev extra")
 from google.api_core import exceptions as google_exceptions  # noqa: E402
@@ -104,9 +104,12 @@ def post(
 ) -> httpx.Response:
     if isinstance(body, bytes):
         return httpx.post(
-            server.url + path, content=body, headers={"content-type": "application/json"}
+            server.url + path,
+            content=body,
+            headers={"content-type": "application/json"},
+            timeout=CLIENT_TIMEOUT_S,
         )
-    return httpx.post(server.url + path, json=body)
+    return httpx.post(server.url + path, json=body, timeout=CLIENT_TIMEOUT_S)
 
 
 def b64(data: bytes) -> str:
@@ -294,7 +297,7 @@ def test_seventeen_crop_aspect_ratios_are_invalid(colour_server: LiveServer) -> 
 
 
 def test_face_detection_on_a_real_photo(colour_server: LiveServer, photos_dir: Path) -> None:
-    pytest.importorskip("cv2")
+    pytest.importorskip("cv2", reason="the faces extra (OpenCV) detects faces")
     client = client_for(colour_server)
     response = client.face_detection(
         image=vision.Image(content=(photos_dir / "face.jpg").read_bytes())
@@ -322,7 +325,7 @@ def text_image() -> bytes:
 
 
 def test_text_and_document_text_detection(colour_server: LiveServer) -> None:
-    pytest.importorskip("rapidocr")
+    pytest.importorskip("rapidocr", reason="the ocr extra reads text")
     client = client_for(colour_server)
     response = client.text_detection(image=vision.Image(content=text_image()))
     whole, *words = response.text_annotations
@@ -353,7 +356,7 @@ def test_text_and_document_text_detection(colour_server: LiveServer) -> None:
 
 
 def test_enum_encoding_follows_the_alt_parameter(colour_server: LiveServer) -> None:
-    pytest.importorskip("rapidocr")
+    pytest.importorskip("rapidocr", reason="the ocr extra reads text")
     body = {"requests": [{"image": {"content": b64(text_image())}, "features": [{"type": 5}]}]}
     names = post(colour_server, body).json()["responses"][0]["fullTextAnnotation"]
     numbers = post(colour_server, body, "/v1/images:annotate?%24alt=json%3Benum-encoding%3Dint")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -13,7 +14,15 @@ from localvision.config import ServerSettings, Settings
 from localvision.registry import Registry
 
 from ..conftest import solid_jpeg
-from ..servers import live_server
+from ..servers import CLIENT_TIMEOUT_S, live_server
+
+
+def wait_for(condition: Callable[[], bool]) -> None:
+    """Wait for ``condition`` (an event, not a time), failing after a generous bound."""
+    deadline = time.monotonic() + CLIENT_TIMEOUT_S
+    while not condition():
+        assert time.monotonic() < deadline, "the condition never held"
+        time.sleep(0.01)
 
 
 def test_alias_move_swaps_the_model_without_failing_requests(
@@ -37,7 +46,7 @@ def test_alias_move_swaps_the_model_without_failing_requests(
     settings = Settings(
         home=home,
         features={"labels": "colours"},
-        server=ServerSettings(reload_interval_s=0.1, request_timeout_s=5),
+        server=ServerSettings(reload_interval_s=0.1, request_timeout_s=CLIENT_TIMEOUT_S),
     )
     body = {
         "requests": [
@@ -54,7 +63,7 @@ def test_alias_move_swaps_the_model_without_failing_requests(
     with live_server(settings) as server:
 
         def hammer() -> None:
-            with httpx.Client(base_url=server.url, timeout=10) as client:
+            with httpx.Client(base_url=server.url, timeout=CLIENT_TIMEOUT_S) as client:
                 while not stop.is_set():
                     response = client.post("/v1/images:annotate", json=body)
                     if response.status_code != 200 or "error" in response.json()["responses"][0]:
@@ -64,19 +73,20 @@ def test_alias_move_swaps_the_model_without_failing_requests(
                         response.json()["responses"][0]["labelAnnotations"][0]["description"]
                     )
 
-        threads = [threading.Thread(target=hammer) for _ in range(4)]
+        threads = [threading.Thread(target=hammer, daemon=True) for _ in range(4)]
         for thread in threads:
             thread.start()
-        time.sleep(0.5)
-        registry.set_alias("colours", 2, "production")
-        deadline = time.monotonic() + 10
-        while "ROUGE" not in seen[-20:] and time.monotonic() < deadline:
-            time.sleep(0.05)
-        time.sleep(0.3)
-        stop.set()
-        for thread in threads:
-            thread.join(timeout=10)
-        models = httpx.get(server.url + "/v1/models").json()["models"]
+        try:
+            wait_for(lambda: "red" in seen or bool(failures))  # served by version 1
+            registry.set_alias("colours", 2, "production")
+            wait_for(lambda: "ROUGE" in seen or bool(failures))
+            switch = seen.index("ROUGE") if "ROUGE" in seen else 0
+            wait_for(lambda: len(seen) > switch + 40 or bool(failures))  # well after the swap
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join(timeout=CLIENT_TIMEOUT_S)
+        models = httpx.get(server.url + "/v1/models", timeout=CLIENT_TIMEOUT_S).json()["models"]
 
     assert failures == []
     assert "red" in seen and "ROUGE" in seen

@@ -17,7 +17,7 @@ from localvision.server.auth import hash_key
 from localvision.types import AnnotateRequest, AnnotateResult
 
 from ..conftest import solid_jpeg
-from ..servers import LiveServer
+from ..servers import CLIENT_TIMEOUT_S, LiveServer
 
 
 def test_multipart_upload_of_several_images(colour_server: LiveServer) -> None:
@@ -30,6 +30,7 @@ def test_multipart_upload_of_several_images(colour_server: LiveServer) -> None:
         colour_server.url + "/v1/annotate",
         files=files,
         data={"features": "labels", "max_results": "1"},
+        timeout=CLIENT_TIMEOUT_S,
     )
     assert response.status_code == 200
     red, broken, blue = response.json()["results"]
@@ -42,7 +43,7 @@ def test_multipart_upload_of_several_images(colour_server: LiveServer) -> None:
 def test_json_annotate_and_its_errors(colour_server: LiveServer) -> None:
     url = colour_server.url + "/v1/annotate"
     good = {"images": [{"content": base64.b64encode(solid_jpeg((0, 250, 0))).decode()}]}
-    response = httpx.post(url, json=good)
+    response = httpx.post(url, json=good, timeout=CLIENT_TIMEOUT_S)
     assert response.status_code == 200
     assert response.json()["results"][0]["labels"][0]["label"] == "green"
     for body, status, code in [
@@ -51,10 +52,10 @@ def test_json_annotate_and_its_errors(colour_server: LiveServer) -> None:
         ({**good, "features": ["sentiment"]}, 400, "invalid_parameter"),
         ({**good, "max_results": 0}, 400, "invalid_parameter"),
     ]:
-        answer = httpx.post(url, json=body)
+        answer = httpx.post(url, json=body, timeout=CLIENT_TIMEOUT_S)
         assert answer.status_code == status and answer.json()["error"]["code"] == code
-    text = httpx.post(url, json={**good, "features": ["objects"]}).json()["results"][0]
-    assert text["error"]["type"] == "FeatureNotAvailableError"
+    objects = httpx.post(url, json={**good, "features": ["objects"]}, timeout=CLIENT_TIMEOUT_S)
+    assert objects.json()["results"][0]["error"]["type"] == "FeatureNotAvailableError"
 
 
 def test_image_uri_to_loopback_is_refused_by_default(colour_server: LiveServer) -> None:
@@ -65,26 +66,31 @@ def test_image_uri_to_loopback_is_refused_by_default(colour_server: LiveServer) 
             {"uri": "file:///etc/passwd"},
         ]
     }
-    results = httpx.post(colour_server.url + "/v1/annotate", json=body).json()["results"]
+    results = httpx.post(
+        colour_server.url + "/v1/annotate", json=body, timeout=CLIENT_TIMEOUT_S
+    ).json()["results"]
     assert "non-public address" in results[0]["error"]["message"]
     assert "non-public address" in results[1]["error"]["message"]
     assert "http or https" in results[2]["error"]["message"]
 
 
 def test_models_listing_docs_and_openapi(colour_server: LiveServer) -> None:
-    (model,) = httpx.get(colour_server.url + "/v1/models").json()["models"]
+    listing = httpx.get(colour_server.url + "/v1/models", timeout=CLIENT_TIMEOUT_S)
+    (model,) = listing.json()["models"]
     assert model["name"] == "colours" and model["features"] == ["labels"]
     assert model["card"]["labels"]["count"] == 4
-    assert httpx.get(colour_server.url + "/docs").status_code == 200
-    spec = httpx.get(colour_server.url + "/openapi.json").json()
+    assert httpx.get(colour_server.url + "/docs", timeout=CLIENT_TIMEOUT_S).status_code == 200
+    spec = httpx.get(colour_server.url + "/openapi.json", timeout=CLIENT_TIMEOUT_S).json()
     assert "/v1/annotate" in spec["paths"] and "/v1/models" in spec["paths"]
 
 
 def test_health_readiness_and_metrics(colour_server: LiveServer) -> None:
-    assert httpx.get(colour_server.url + "/healthz").json() == {"status": "ok"}
-    assert httpx.get(colour_server.url + "/readyz").json() == {"ready": True, "models": ["colours"]}
-    httpx.post(colour_server.url + "/v1/annotate", json={"images": []})
-    text = httpx.get(colour_server.url + "/metrics").text
+    healthz = httpx.get(colour_server.url + "/healthz", timeout=CLIENT_TIMEOUT_S)
+    assert healthz.json() == {"status": "ok"}
+    readyz = httpx.get(colour_server.url + "/readyz", timeout=CLIENT_TIMEOUT_S)
+    assert readyz.json() == {"ready": True, "models": ["colours"]}
+    httpx.post(colour_server.url + "/v1/annotate", json={"images": []}, timeout=CLIENT_TIMEOUT_S)
+    text = httpx.get(colour_server.url + "/metrics", timeout=CLIENT_TIMEOUT_S).text
     assert 'localvision_requests_total{operation="annotate",protocol="native",status="400"}' in text
     assert "localvision_request_duration_seconds_bucket" in text
     assert "localvision_batch_size_bucket" in text

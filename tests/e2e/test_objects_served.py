@@ -11,11 +11,12 @@ from localvision.config import ModelConfig, Settings
 
 from ..builders import constant_detector_onnx, yolov8_table
 from ..conftest import solid_jpeg
-from ..servers import LiveServer, live_server
+from ..servers import CLIENT_TIMEOUT_S, LiveServer, live_server
 
 pytest.importorskip("onnx", reason="building test ONNX graphs needs the onnx package")
-vision = pytest.importorskip("google.cloud.vision")
-boto3 = pytest.importorskip("boto3")
+vision = pytest.importorskip("google.cloud.vision", reason="google-cloud-vision is a dev extra")
+boto3 = pytest.importorskip("boto3", reason="boto3 is a dev extra")
+from botocore.config import Config  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -66,6 +67,7 @@ def test_rekognition_instances(detector_server: LiveServer) -> None:
         region_name="us-east-1",
         aws_access_key_id="a",
         aws_secret_access_key="b",
+        config=Config(connect_timeout=CLIENT_TIMEOUT_S, read_timeout=CLIENT_TIMEOUT_S),
     )
     labels = client.detect_labels(
         Image={"Bytes": solid_jpeg((90, 90, 90), size=(128, 64))}, MinConfidence=50

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from ..conftest import solid_jpeg
-from ..servers import LiveServer
+from ..servers import CLIENT_TIMEOUT_S, LiveServer
 
 httpclient = pytest.importorskip("tritonclient.http", reason="tritonclient[http] is a dev extra")
 from tritonclient.utils import InferenceServerException  # noqa: E402
@@ -19,7 +19,11 @@ from tritonclient.utils import InferenceServerException  # noqa: E402
 
 @pytest.fixture
 def client(colour_server: LiveServer) -> httpclient.InferenceServerClient:
-    return httpclient.InferenceServerClient(colour_server.host_port)
+    return httpclient.InferenceServerClient(
+        colour_server.host_port,
+        connection_timeout=CLIENT_TIMEOUT_S,
+        network_timeout=CLIENT_TIMEOUT_S,
+    )
 
 
 def colour_batch() -> np.ndarray:
@@ -65,7 +69,11 @@ def test_encoded_images_as_bytes_are_decoded_by_the_server(
 
 
 def test_real_model_on_a_real_photo(mobilenet_server: LiveServer, photos_dir: Path) -> None:
-    client = httpclient.InferenceServerClient(mobilenet_server.host_port)
+    client = httpclient.InferenceServerClient(
+        mobilenet_server.host_port,
+        connection_timeout=CLIENT_TIMEOUT_S,
+        network_timeout=CLIENT_TIMEOUT_S,
+    )
     tensor = httpclient.InferInput("IMAGE", [1], "BYTES")
     tensor.set_data_from_numpy(np.array([(photos_dir / "bird.bmp").read_bytes()], dtype=object))
     probabilities = client.infer("mobilenet-onnx", [tensor]).as_numpy("output")
@@ -118,7 +126,7 @@ def test_raw_json_with_base64_images_and_broken_bodies(colour_server: LiveServer
             }
         ]
     }
-    response = httpx.post(url, json=body)
+    response = httpx.post(url, json=body, timeout=CLIENT_TIMEOUT_S)
     assert response.status_code == 200
     (output,) = response.json()["outputs"]
     assert output["name"] == "logits" and int(np.argmax(output["data"])) == 1
@@ -127,14 +135,17 @@ def test_raw_json_with_base64_images_and_broken_bodies(colour_server: LiveServer
         b'{"inputs": 3}',
         b'{"inputs": [{"name": "image", "shape": [1], "datatype": "FP32"}]}',
     ):
-        broken = httpx.post(url, content=bad)
+        broken = httpx.post(url, content=bad, timeout=CLIENT_TIMEOUT_S)
         assert broken.status_code == 400 and "error" in broken.json()
     corrupt = dict(
         body, inputs=[dict(body["inputs"][0], data=[base64.b64encode(b"junk").decode()])]
     )
-    assert httpx.post(url, json=corrupt).status_code == 400
+    assert httpx.post(url, json=corrupt, timeout=CLIENT_TIMEOUT_S).status_code == 400
     too_long = httpx.post(
-        url, content=b'{"inputs": []}', headers={"Inference-Header-Content-Length": "999"}
+        url,
+        content=b'{"inputs": []}',
+        headers={"Inference-Header-Content-Length": "999"},
+        timeout=CLIENT_TIMEOUT_S,
     )
     assert (
         too_long.status_code == 400

@@ -13,7 +13,7 @@ from localvision.cli.app import app
 
 from ..integration.test_training import CLASSES, shape_image
 
-pytest.importorskip("onnx")
+pytest.importorskip("onnx", reason="building test ONNX graphs needs the onnx package")
 runner = CliRunner()
 
 
@@ -37,6 +37,7 @@ def run(home: Path, *args: str) -> tuple[int, str, str]:
 def test_add_train_eval_promote_rollback_export(
     models_dir: Path, data: Path, tmp_path: Path
 ) -> None:
+    pytest.importorskip("sklearn", reason="the train extra fits heads with scikit-learn")
     home = tmp_path / "home"
     code, out, _ = run(
         home,

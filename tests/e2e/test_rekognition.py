@@ -13,13 +13,17 @@ from PIL import Image
 from localvision.config import ModelConfig, ServerSettings, Settings
 
 from ..conftest import solid_jpeg
-from ..servers import LiveServer, live_server
+from ..servers import CLIENT_TIMEOUT_S, LiveServer, live_server
 
 boto3 = pytest.importorskip("boto3", reason="boto3 is a dev extra")
 from botocore.config import Config  # noqa: E402
 from botocore.exceptions import ClientError  # noqa: E402
 
-NO_RETRIES = Config(retries={"max_attempts": 1, "mode": "standard"})
+NO_RETRIES = Config(
+    retries={"max_attempts": 1, "mode": "standard"},
+    connect_timeout=CLIENT_TIMEOUT_S,
+    read_timeout=CLIENT_TIMEOUT_S,
+)
 
 
 def client_for(server: LiveServer, secret: str = "test-secret", **kwargs: object):  # type: ignore[no-untyped-def]
@@ -117,6 +121,7 @@ def test_unknown_operations_and_bad_json(colour_server: LiveServer) -> None:
             "X-Amz-Target": "RekognitionService.CompareFaces",
             "Content-Type": "application/x-amz-json-1.1",
         },
+        timeout=CLIENT_TIMEOUT_S,
     )
     assert response.status_code == 400
     assert response.json()["__type"] == "UnknownOperationException"
@@ -125,6 +130,7 @@ def test_unknown_operations_and_bad_json(colour_server: LiveServer) -> None:
         colour_server.url + "/",
         content=b"{oops",
         headers={"X-Amz-Target": "RekognitionService.DetectLabels"},
+        timeout=CLIENT_TIMEOUT_S,
     )
     assert response.status_code == 400 and response.json()["__type"] == "InvalidParameterException"
 
@@ -161,6 +167,7 @@ def test_sigv4_accepts_the_right_secret_and_refuses_others(signed_server: LiveSe
         signed_server.url + "/",
         content=b"{}",
         headers={"X-Amz-Target": "RekognitionService.DetectLabels"},
+        timeout=CLIENT_TIMEOUT_S,
     )
     assert unsigned.status_code == 403
     assert unsigned.json()["__type"] == "MissingAuthenticationTokenException"
@@ -194,7 +201,7 @@ def test_image_properties_with_and_without_labels(colour_server: LiveServer) -> 
 
 
 def test_detect_faces_on_a_real_photo(colour_server: LiveServer, photos_dir: Path) -> None:
-    pytest.importorskip("cv2")
+    pytest.importorskip("cv2", reason="the faces extra (OpenCV) detects faces")
     client = client_for(colour_server)
     buffer = io.BytesIO()  # Rekognition takes JPEG and PNG only
     Image.open(photos_dir / "grace_hopper.bmp").save(buffer, "JPEG")
@@ -210,7 +217,7 @@ def test_detect_faces_on_a_real_photo(colour_server: LiveServer, photos_dir: Pat
 
 
 def test_detect_text_lines_and_words(colour_server: LiveServer) -> None:
-    pytest.importorskip("rapidocr")
+    pytest.importorskip("rapidocr", reason="the ocr extra reads text")
     from PIL import ImageDraw, ImageFont
 
     image = Image.new("RGB", (640, 200), "white")

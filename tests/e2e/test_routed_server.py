@@ -25,7 +25,7 @@ from localvision.server import ServerState
 from localvision.server.auth import hash_key
 
 from ..conftest import solid_jpeg
-from ..servers import LiveServer, live_server
+from ..servers import CLIENT_TIMEOUT_S, LiveServer, live_server
 
 vision = pytest.importorskip("google.cloud.vision", reason="google-cloud-vision is a dev extra")
 pytest.importorskip("httpx", reason="the cloud extra calls providers")
@@ -44,7 +44,9 @@ def routed_settings(home: Path, colour_model_path: Path, cloud_url: str, egress:
         server=ServerSettings(private_keys=[hash_key(PRIVATE_KEY), "AKIDPRIVATE"]),
         cloud=CloudSettings(
             egress=egress,
-            google=GoogleProviderSettings(api_key="k", endpoint=cloud_url, retries=0),
+            google=GoogleProviderSettings(
+                api_key="k", endpoint=cloud_url, retries=0, timeout_s=CLIENT_TIMEOUT_S
+            ),
             router=RouterSettings(routes={"labels": ["google", "local"]}, privacy=["caller"]),
         ),
     )
@@ -102,7 +104,9 @@ def test_a_private_api_key_keeps_every_image_local(routed: LiveServer) -> None:
 
 
 def test_a_private_aws_access_key_keeps_images_local(routed: LiveServer) -> None:
-    boto3 = pytest.importorskip("boto3")
+    boto3 = pytest.importorskip("boto3", reason="boto3 is a dev extra")
+    from botocore.config import Config
+
     audit = AuditLog(routed.state.settings.home)
     before = len(audit.entries())
     for key_id in ("AKIDPRIVATE", "AKIDOTHER"):
@@ -112,6 +116,7 @@ def test_a_private_aws_access_key_keeps_images_local(routed: LiveServer) -> None
             region_name="us-east-1",
             aws_access_key_id=key_id,
             aws_secret_access_key="s",
+            config=Config(connect_timeout=CLIENT_TIMEOUT_S, read_timeout=CLIENT_TIMEOUT_S),
         )
         labels = client.detect_labels(Image={"Bytes": solid_jpeg((250, 0, 0))})["Labels"]
         assert labels[0]["Name"] == "red"
@@ -156,6 +161,7 @@ def test_with_egress_denied_nothing_connects_beyond_loopback(
                 }
             ]
         },
+        timeout=CLIENT_TIMEOUT_S,
     )
     assert hostile.status_code == 200 and "error" in hostile.json()["responses"][0]
     assert destinations and all(ipaddress.ip_address(d).is_loopback for d in destinations)

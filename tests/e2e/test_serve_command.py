@@ -10,6 +10,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -20,6 +23,7 @@ from localvision.cli.app import app
 from localvision.server.uvicorn_config import DrainingServer
 
 from ..conftest import solid_jpeg
+from ..servers import CLIENT_TIMEOUT_S
 
 runner = CliRunner()
 
@@ -89,18 +93,75 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+class HeldImage(BaseHTTPRequestHandler):
+    """Serves one JPEG, but only once the test releases it: the GET proves that a request is
+    in flight in the server (it is fetching its imageUri), for as long as the test needs."""
+
+    asked: threading.Event  # one pair per server: see held_image()
+    released: threading.Event
+    body = solid_jpeg((250, 0, 0))
+
+    def do_GET(self) -> None:
+        type(self).asked.set()
+        type(self).released.wait(CLIENT_TIMEOUT_S)
+        self.send_response(200)
+        self.send_header("Content-Type", "image/jpeg")
+        self.send_header("Content-Length", str(len(self.body)))
+        self.end_headers()
+        self.wfile.write(self.body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@contextmanager
+def held_image() -> Iterator[tuple[str, type[HeldImage]]]:
+    """The URL of an image that :class:`HeldImage` serves, and the handler's events."""
+    handler = type(
+        "Held", (HeldImage,), {"asked": threading.Event(), "released": threading.Event()}
+    )
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}/red.jpg", handler
+    finally:
+        handler.released.set()
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def wait_until_refused(port: int) -> None:
+    """Return once 127.0.0.1:port refuses connections: the server's shutdown has begun."""
+    deadline = time.monotonic() + CLIENT_TIMEOUT_S
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=CLIENT_TIMEOUT_S).close()
+        except ConnectionRefusedError:
+            return
+        assert time.monotonic() < deadline, "the server kept accepting connections"
+        time.sleep(0.05)
+
+
 @pytest.mark.slow
 def test_sigterm_finishes_in_flight_work_and_exits_zero(
     colour_model_path: Path, tmp_path: Path
 ) -> None:
     port = free_port()
     env = {**os.environ, "LOCALVISION_HOME": str(tmp_path / "home")}
+    config = tmp_path / "localvision.toml"
+    config.write_text(  # the held image is on loopback; nothing may time out on a busy machine
+        "[server]\nallow_private_urls = true\n"
+        f"url_timeout_s = {CLIENT_TIMEOUT_S}\nrequest_timeout_s = {CLIENT_TIMEOUT_S}\n"
+    )
     process = subprocess.Popen(
         [
             sys.executable,
             "-m",
             "localvision",
             "serve",
+            "--config",
+            str(config),
             "--port",
             str(port),
             "-m",
@@ -113,35 +174,46 @@ def test_sigterm_finishes_in_flight_work_and_exits_zero(
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + CLIENT_TIMEOUT_S
         while True:
             try:
-                if httpx.get(url + "/readyz", timeout=1).status_code == 200:
+                if httpx.get(url + "/readyz", timeout=CLIENT_TIMEOUT_S).status_code == 200:
                     break
             except httpx.HTTPError:
                 pass
             assert process.poll() is None, process.stderr.read() if process.stderr else ""
             assert time.monotonic() < deadline, "server did not become ready"
             time.sleep(0.1)
-        content = base64.b64encode(solid_jpeg((250, 0, 0), size=(2000, 2000))).decode()
-        body = {"requests": [{"image": {"content": content}, "features": [{"type": 4}]}] * 16}
-        answers: list[httpx.Response] = []
-        worker = threading.Thread(
-            target=lambda: answers.append(
-                httpx.post(url + "/v1/images:annotate", json=body, timeout=30)
+        content = base64.b64encode(solid_jpeg((250, 0, 0), size=(640, 480))).decode()
+        labels = [{"type": 4}]
+        with held_image() as (image_url, image):
+            body = {
+                "requests": [{"image": {"source": {"imageUri": image_url}}, "features": labels}]
+                + [{"image": {"content": content}, "features": labels}] * 15
+            }
+            answers: list[httpx.Response] = []
+            worker = threading.Thread(
+                target=lambda: answers.append(
+                    httpx.post(url + "/v1/images:annotate", json=body, timeout=CLIENT_TIMEOUT_S)
+                ),
+                daemon=True,
             )
-        )
-        worker.start()
-        time.sleep(0.05)
-        process.send_signal(signal.SIGTERM)
-        worker.join(timeout=30)
-        assert process.wait(timeout=30) == 0
-        assert answers and answers[0].status_code == 200
-        assert len(answers[0].json()["responses"]) == 16
+            worker.start()
+            assert image.asked.wait(CLIENT_TIMEOUT_S), "the request never reached the server"
+            process.send_signal(signal.SIGTERM)
+            wait_until_refused(port)  # shutdown has begun with the request still in flight
+            assert not answers
+            image.released.set()
+            worker.join(CLIENT_TIMEOUT_S)
+        assert process.wait(timeout=CLIENT_TIMEOUT_S) == 0
+        assert answers and answers[0].status_code == 200, answers and answers[0].text
+        responses = answers[0].json()["responses"]
+        assert len(responses) == 16
+        assert all(r["labelAnnotations"][0]["description"] == "red" for r in responses)
     finally:
         if process.poll() is None:
             process.kill()
-        process.communicate(timeout=10)
+        process.communicate(timeout=CLIENT_TIMEOUT_S)
 
 
 def test_grpc_without_its_extra_is_one_line_and_exit_2(

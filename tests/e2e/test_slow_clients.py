@@ -18,7 +18,7 @@ import pytest
 
 from localvision.config import ServerSettings, Settings
 
-from ..servers import LiveServer, live_server
+from ..servers import CLIENT_TIMEOUT_S, LiveServer, live_server
 
 BOUND = 20.0
 """Seconds a test waits for the server to close or answer (the deadline is 1 s)."""
@@ -163,7 +163,7 @@ def test_requests_sent_in_time_are_served_and_kept_alive(server: LiveServer) -> 
         assert json.loads(body)["error"]["code"] == "invalid_parameter"
         sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         assert read_response(sock)[0] == 200
-    assert httpx.get(server.url + "/healthz").status_code == 200
+    assert httpx.get(server.url + "/healthz", timeout=CLIENT_TIMEOUT_S).status_code == 200
 
 
 # ------------------------------------------------------------------------------ connections
@@ -187,6 +187,6 @@ def test_connections_beyond_max_connections_are_answered_503(isolated_home: Path
                 sock.close()
         # Once the held connections are gone, requests are served again.
         deadline = time.monotonic() + BOUND
-        while httpx.get(server.url + "/healthz").status_code != 200:
+        while httpx.get(server.url + "/healthz", timeout=CLIENT_TIMEOUT_S).status_code != 200:
             assert time.monotonic() < deadline, "still refused after the connections closed"
             time.sleep(0.05)

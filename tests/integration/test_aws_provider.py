@@ -30,7 +30,7 @@ from localvision.types import AnnotateRequest, Feature, FeatureRequest
 from localvision.wire.rekognition import error_from_aws
 
 from ..conftest import solid_jpeg
-from ..servers import LiveServer, live_server
+from ..servers import CLIENT_TIMEOUT_S, LiveServer, live_server
 
 pytest.importorskip("boto3", reason="the aws extra calls Rekognition through boto3")
 from localvision.cloud.providers.aws import RekognitionProvider
@@ -59,7 +59,7 @@ def allowed(home: Path, endpoint: str, secret: str = SECRET, retries: int = 0) -
                 access_key_id=KEY,
                 secret_access_key=secret,
                 retries=retries,
-                timeout_s=5,
+                timeout_s=CLIENT_TIMEOUT_S,
             ),
         ),
     )
@@ -100,8 +100,8 @@ def test_labels_and_colours_come_back_and_each_call_is_audited(
 def test_text_and_faces_use_their_own_calls(
     signed_server: LiveServer, photos_dir: Path, tmp_path: Path
 ) -> None:
-    pytest.importorskip("cv2")
-    pytest.importorskip("rapidocr")
+    pytest.importorskip("cv2", reason="the faces extra (OpenCV) detects faces")
+    pytest.importorskip("rapidocr", reason="the ocr extra reads text")
     page = Image.new("RGB", (640, 200), "white")
     draw = ImageDraw.Draw(page)
     draw.text((20, 30), "Hello localvision", fill="black", font=ImageFont.load_default(size=44))

@@ -22,6 +22,7 @@ from localvision.types import AnnotateRequest, Feature, FeatureRequest
 
 from ..azure_stand_in import KEY, Canned, azure_stand_in
 from ..conftest import solid_jpeg
+from ..servers import CLIENT_TIMEOUT_S
 
 pytest.importorskip("httpx", reason="the cloud extra calls providers")
 from localvision.cloud.providers.azure import AzureVisionProvider
@@ -34,7 +35,9 @@ def azure() -> Iterator[str]:
 
 
 def provider(home: Path, endpoint: str, key: str = KEY) -> AzureVisionProvider:
-    config = AzureProviderSettings(endpoint=endpoint, key=key, retries=1, timeout_s=5)
+    config = AzureProviderSettings(
+        endpoint=endpoint, key=key, retries=1, timeout_s=CLIENT_TIMEOUT_S
+    )
     return AzureVisionProvider(
         Settings(home=home, cloud=CloudSettings(egress="allow", azure=config))
     )

@@ -162,7 +162,7 @@ def test_conversions_are_cached_by_content(
 
 
 def test_keras_hints_come_from_its_layers(tmp_path: Path, settings: Settings) -> None:
-    keras = pytest.importorskip("keras")
+    keras = pytest.importorskip("keras", reason="the keras extra loads Keras models")
     inputs = keras.Input((32, 32, 3))
     x = keras.layers.Rescaling(1 / 255)(inputs)
     x = keras.layers.GlobalAveragePooling2D()(x)
@@ -227,7 +227,7 @@ def test_a_legacy_pickle_that_would_run_code_is_refused_before_loading(
 def test_a_conversion_that_disagrees_is_refused_and_not_cached(
     tmp_path: Path, settings: Settings
 ) -> None:
-    pytest.importorskip("onnx")
+    pytest.importorskip("onnx", reason="building test ONNX graphs needs the onnx package")
     source = tmp_path / "source.bin"
     source.write_bytes(b"pretend model")
 

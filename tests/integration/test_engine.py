@@ -85,7 +85,7 @@ def test_requests_may_be_a_lazy_stream(colour_model: Model) -> None:
 
 
 def test_fixed_batch_models_run_one_image_at_a_time(tmp_path: Path, settings: Settings) -> None:
-    pytest.importorskip("onnx")
+    pytest.importorskip("onnx", reason="building test ONNX graphs needs the onnx package")
     path = tmp_path / "fixed.onnx"
     colour_classifier_onnx(path, batch=1)
     model = load_model(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -15,8 +14,13 @@ from localvision.server import fetch as fetch_module
 from localvision.server.fetch import ImageFetcher, address_allowed
 
 from ..conftest import solid_jpeg
+from ..servers import CLIENT_TIMEOUT_S
 
 IMAGE = solid_jpeg((250, 0, 0))
+
+SLOW_RELEASED = threading.Event()
+"""``/slow`` answers only once this is set (at the end of the module): it is slower than any
+time limit, whatever the machine's speed."""
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -43,7 +47,7 @@ class Handler(BaseHTTPRequestHandler):
             for _ in range(64):
                 self.wfile.write(b"x" * 1024)
         elif self.path == "/slow":
-            time.sleep(1.0)
+            SLOW_RELEASED.wait(CLIENT_TIMEOUT_S)
             self._send(IMAGE)
 
     def _send(self, data: bytes) -> None:
@@ -65,11 +69,16 @@ def origin() -> Iterator[str]:
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}"
+    SLOW_RELEASED.set()
     server.shutdown()
 
 
 def fetch(
-    uri: str, *, allow_private: bool = True, max_bytes: int = 10_000, timeout: float = 0.5
+    uri: str,
+    *,
+    allow_private: bool = True,
+    max_bytes: int = 10_000,
+    timeout: float = CLIENT_TIMEOUT_S,
 ) -> bytes:
     async def run() -> bytes:
         fetcher = ImageFetcher(max_bytes=max_bytes, timeout_s=timeout, allow_private=allow_private)
@@ -105,7 +114,7 @@ def test_loopback_is_refused_by_default(origin: str) -> None:
 )
 def test_limits(origin: str, path: str, error: type, match: str) -> None:
     with pytest.raises(error, match=match):
-        fetch(origin + path)
+        fetch(origin + path, timeout=0.5 if path == "/slow" else CLIENT_TIMEOUT_S)
 
 
 def test_schemes() -> None:

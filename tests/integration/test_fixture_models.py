@@ -69,7 +69,7 @@ def test_tflite_card_is_inferred_from_the_file(tflite_model: localvision.LocalMo
 def test_small_tflite_model_at_128px(
     models_dir: Path, photos_dir: Path, settings: Settings
 ) -> None:
-    pytest.importorskip("ai_edge_litert")
+    pytest.importorskip("ai_edge_litert", reason="the litert extra runs .tflite models")
     with localvision.load_model(
         models_dir / "mobilenet_v1_0.25_128_quant.tflite", settings=settings
     ) as m:

@@ -23,7 +23,7 @@ from localvision.errors import (
 from localvision.types import AnnotateRequest, Feature, FeatureRequest
 
 from ..conftest import solid_jpeg
-from ..servers import LiveServer
+from ..servers import CLIENT_TIMEOUT_S, LiveServer
 
 pytest.importorskip("httpx", reason="the cloud extra calls providers")
 from localvision.cloud.providers.google import GoogleVisionProvider, redacted_jpeg
@@ -34,7 +34,9 @@ def allowed(home: Path, endpoint: str, retries: int = 2) -> Settings:
         home=home,
         cloud=CloudSettings(
             egress="allow",
-            google=GoogleProviderSettings(api_key="k", endpoint=endpoint, retries=retries),
+            google=GoogleProviderSettings(
+                api_key="k", endpoint=endpoint, retries=retries, timeout_s=CLIENT_TIMEOUT_S
+            ),
         ),
     )
 
@@ -239,7 +241,10 @@ class OAuthGoogle(BaseHTTPRequestHandler):
 
 
 def test_service_account_sign_in(tmp_path: Path) -> None:
-    pytest.importorskip("google.oauth2.service_account")
+    pytest.importorskip(
+        "google.oauth2.service_account",
+        reason="google-auth (the cloud extra) signs service-account tokens",
+    )
     pytest.importorskip("cryptography", reason="signing a test service-account key")
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa

@@ -61,13 +61,13 @@ def _with_metadata(tmp_path: Path, key: str, value: str) -> Path:
 def test_labels_from_onnx_metadata(
     tmp_path: Path, settings: Settings, key: str, value: str
 ) -> None:
-    pytest.importorskip("onnx")
+    pytest.importorskip("onnx", reason="building test ONNX graphs needs the onnx package")
     runtime = OnnxRuntime(_with_metadata(tmp_path, key, value), options(settings))
     assert runtime.hints().labels == ["r", "g", "b", "k"]
 
 
 def test_card_hints_stored_in_metadata_are_read_back(tmp_path: Path, settings: Settings) -> None:
-    pytest.importorskip("onnx")
+    pytest.importorskip("onnx", reason="building test ONNX graphs needs the onnx package")
     path = _with_metadata(tmp_path, "localvision.card", json.dumps({"input_range": "0..255"}))
     assert OnnxRuntime(path, options(settings)).hints().input_range == "0..255"
 

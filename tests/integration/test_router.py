@@ -213,9 +213,9 @@ def test_contradictory_config_fails_at_start_up(
 def test_a_face_photo_never_leaves_while_a_landscape_does(
     engine: LocalEngine, colour_server: LiveServer, photos_dir: Path, tmp_path: Path
 ) -> None:
-    pytest.importorskip("cv2")
-    pytest.importorskip("rapidocr")
-    pytest.importorskip("httpx")
+    pytest.importorskip("cv2", reason="the faces extra (OpenCV) detects faces")
+    pytest.importorskip("rapidocr", reason="the ocr extra reads text")
+    pytest.importorskip("httpx", reason="the cloud extra calls providers")
     settings = Settings(
         home=tmp_path,
         cloud=CloudSettings(
@@ -245,7 +245,7 @@ def test_a_face_photo_never_leaves_while_a_landscape_does(
 def test_personal_data_read_by_local_ocr_keeps_an_image_local(
     engine: LocalEngine, tmp_path: Path
 ) -> None:
-    pytest.importorskip("rapidocr")
+    pytest.importorskip("rapidocr", reason="the ocr extra reads text")
     from PIL import ImageDraw, ImageFont
 
     def page(line: str) -> bytes:
@@ -275,7 +275,7 @@ def test_personal_data_read_by_local_ocr_keeps_an_image_local(
 def test_faces_are_blurred_before_they_leave_when_a_route_asks(
     engine: LocalEngine, photos_dir: Path, tmp_path: Path
 ) -> None:
-    pytest.importorskip("cv2")
+    pytest.importorskip("cv2", reason="the faces extra (OpenCV) detects faces")
     audit = AuditLog(tmp_path)
     cloud = Scripted("cloud", audit)
     router = Router(

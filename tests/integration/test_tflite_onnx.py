@@ -19,7 +19,7 @@ from tests.builders import TfliteGraph
 
 pytest.importorskip("ai_edge_litert", reason="LiteRT (the litert extra) runs the originals")
 pytest.importorskip("onnx", reason="the train extra writes ONNX graphs")
-ort = pytest.importorskip("onnxruntime")
+ort = pytest.importorskip("onnxruntime", reason="ONNX Runtime runs the converted models")
 
 
 def both(path: Path, tmp_path: Path, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

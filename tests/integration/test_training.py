@@ -60,6 +60,13 @@ def shapes(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return shape_folders(tmp_path_factory.mktemp("shapes"), (("train", 24), ("holdout", 12)))
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _fits_heads() -> None:
+    """Training fits heads with scikit-learn (the train extra). A fixture rather than a
+    module-level skip: test_registry_cli imports this module's helpers and must not skip."""
+    pytest.importorskip("sklearn", reason="the train extra fits heads with scikit-learn")
+
+
 @pytest.fixture(scope="module")
 def trained(shapes: Path, models_dir: Path, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     settings = Settings(home=tmp_path_factory.mktemp("home"))

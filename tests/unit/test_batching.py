@@ -67,7 +67,9 @@ def test_queue_delay_gathers_a_fuller_batch() -> None:
     engine = RecordingEngine(delay=0.001)
 
     async def staggered() -> None:
-        b = batcher(engine, max_queue_delay_ms=200, max_batch_size=4)
+        # The delay only has to outlast the staggering, however slow the machine: a full
+        # batch runs at once, so a long one costs nothing.
+        b = batcher(engine, max_queue_delay_ms=60_000, max_batch_size=4)
         tasks = []
         for group in calls(4):
             tasks.append(asyncio.create_task(b.annotate(group)))
@@ -101,16 +103,20 @@ def test_a_full_queue_sheds_new_calls() -> None:
 
 
 def test_callers_past_the_time_limit_are_answered_and_the_batch_still_finishes() -> None:
-    engine = RecordingEngine(delay=0.2)
+    engine = GatedEngine()  # holds the batch until the caller has been answered
 
     async def go() -> None:
-        b = batcher(engine, timeout_s=0.05)
+        # Long enough for the batch to reach the engine on a busy machine (a call that times
+        # out while still queued never runs: see the test below).
+        b = batcher(engine, timeout_s=2)
         with pytest.raises(RequestTimeoutError):
             await b.annotate(calls(1)[0])
-        await asyncio.sleep(0.3)
+        assert engine.started.is_set(), "the batch never reached the engine"
+        engine.gate.set()
+        await until(lambda: all(t.done() for t in b._runners))
 
     asyncio.run(go())
-    assert engine.batches == [1]
+    assert engine.batches == [1] and engine.names == ["0.0"]
 
 
 # ------------------------------------------------------ admission by images, giving up, keys
