@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import re
 import socket
 from collections.abc import Iterable, Iterator
@@ -413,3 +414,45 @@ def test_grpc_accepts_the_key_as_bearer_or_header_and_nothing_else(grpc_target: 
                 ask(*refused)
     finally:
         channel.close()
+
+
+@pytest.mark.parametrize(
+    "server",
+    [{"api_keys": [hash_key(KEY)]}, {"aws_credentials": {AKID: SECRET}}],
+    ids=["api-keys-only", "sigv4-only"],
+)
+def test_one_kind_of_credential_closes_every_route(
+    colour_model_path: Path, isolated_home: Path, server: dict[str, Any]
+) -> None:
+    """With API keys only, the AWS route took anyone (no SigV4 to check); with SigV4 only, every
+    other route did (no keys to check). Credentials of either kind now close every route."""
+    one_kind = ServerState(configured(isolated_home, colour_model_path, **server))
+    one_kind.start()
+    try:
+        walked = [(m, p) for m, p in registered(one_kind) if p not in ALWAYS_OPEN]
+        responses = requests_to(one_kind, [{"method": m, "url": p} for m, p in walked])
+        if "api_keys" in server:  # the AWS route then takes the API key like the others
+            (aws,) = requests_to(
+                one_kind,
+                [
+                    {
+                        "method": "POST",
+                        "url": "/",
+                        "headers": {
+                            "x-goog-api-key": KEY,
+                            "x-amz-target": "RekognitionService.DetectLabels",
+                            "content-type": AWS_TYPE,
+                        },
+                        "content": json.dumps(
+                            {"Image": {"Bytes": base64.b64encode(solid_jpeg((250, 0, 0))).decode()}}
+                        ),
+                    }
+                ],
+            )
+            assert aws.status_code == 200, aws.text
+    finally:
+        one_kind.close()
+    for (method, path), response in zip(walked, responses, strict=True):
+        assert response.status_code in (401, 403), f"{method} {path}: {response.status_code}"
+        if method != "HEAD" and path == "/":
+            assert "__type" in response.json() and "x-amzn-errortype" in response.headers

@@ -166,7 +166,7 @@ def test_overload_is_shed_in_each_protocols_own_words(slow_state: ServerState) -
             "/",
             4,
             json={"Image": {"Bytes": image}},
-            headers={"X-Amz-Target": "RekognitionService.DetectLabels"},
+            headers={"X-Amz-Target": "RekognitionService.DetectLabels", **key},
         )
     )
     # As Rekognition answers it: ThrottlingException is a 400 (botocore retries it by name).

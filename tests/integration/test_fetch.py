@@ -125,6 +125,14 @@ def test_schemes() -> None:
             fetch(uri)
 
 
+@pytest.mark.parametrize("uri", ["http://[::1/a.jpg", "http://exämple.com/a.jpg"])
+def test_urls_the_parsers_refuse_are_that_images_error(uri: str) -> None:
+    """An unclosed IPv6 bracket raised ValueError and a non-ASCII host TypeError: both escaped
+    the fetcher and failed the whole request with 500."""
+    with pytest.raises(ImageFetchError, match="not a URL that can be fetched"):
+        fetch(uri)
+
+
 def test_unreachable_hosts_say_so() -> None:
     with pytest.raises(ImageFetchError, match="can not access"):
         fetch("http://127.0.0.1:1/cat.jpg")

@@ -168,6 +168,31 @@ def test_a_missing_response_fails_the_images_instead_of_dropping_them(
     assert record.images == 2 and record.outcome == "ProviderError"
 
 
+def test_a_malformed_answer_for_one_image_is_that_images_error(flaky: str, tmp_path: Path) -> None:
+    broken = {"labelAnnotations": None}  # a list was due: reading it raised TypeError
+    fine = {"labelAnnotations": [{"description": "cat", "score": 0.9}]}
+    Flaky.plan = [(200, {"responses": [broken, fine]})]
+    provider = GoogleVisionProvider(allowed(tmp_path, flaky))
+    requests = [
+        AnnotateRequest(solid_jpeg((9, 9, 9)), [FeatureRequest(Feature.LABELS)], name=n)
+        for n in ("broken", "fine")
+    ]
+    first, second = provider.annotate(requests)
+    provider.close()
+    assert isinstance(first.error, ProviderError) and "cannot read" in first.error.message
+    assert second.error is None and second.labels and second.labels[0].name == "cat"
+
+
+def test_a_call_ended_by_a_foreign_exception_is_not_audited_as_ok(tmp_path: Path) -> None:
+    from localvision.cloud.providers.base import audited
+
+    log = AuditLog(tmp_path)
+    with pytest.raises(RuntimeError), audited(log, "google", "e", ["labels"], [b"x"]):
+        raise RuntimeError("the vendor's library broke")
+    (record,) = log.entries()
+    assert record.outcome == "RuntimeError" and record.images == 1
+
+
 def test_audit_command_lists_what_left(colour_server: LiveServer, tmp_path: Path) -> None:
     from typer.testing import CliRunner
 

@@ -71,7 +71,9 @@ class ServerSettings(BaseModel):
     max_queue_delay_ms: float = Field(
         0.0, ge=0, le=1000, description="How long an idle engine waits to fill a batch."
     )
-    max_queue: int = Field(64, ge=0, description="Requests waiting before new ones are shed.")
+    max_queue: int = Field(
+        64, ge=0, description="Images waiting (all requests together) before new ones are shed."
+    )
     request_timeout_s: float = Field(30.0, gt=0, description="Longest a request may wait + run.")
     reload_interval_s: float = Field(
         2.0, ge=0, description="How often registry aliases of served models are checked (0: never)."
@@ -87,7 +89,8 @@ class ServerSettings(BaseModel):
     )
     api_keys: list[str] = Field(
         default_factory=list,
-        description="Accepted API keys for the Google and native routes, as 'sha256:<hex>'.",
+        description="Accepted API keys, as 'sha256:<hex>': every route but health and readiness "
+        "(the AWS route too, unless aws_credentials is set).",
     )
     aws_credentials: dict[str, str] = Field(
         default_factory=dict, description="Access key id -> secret key, for SigV4 on the AWS route."

@@ -159,6 +159,7 @@ def _download(
     index = folder / "downloads.json"
     recorded = _read_index(index).get(url)
     have = part.stat().st_size if part.exists() else 0
+    started_with = have
     headers = {"User-Agent": "localvision"}
     if env.get("HF_TOKEN") and "/resolve/" in url:
         headers["Authorization"] = f"Bearer {env['HF_TOKEN']}"
@@ -189,8 +190,8 @@ def _download(
     except (urllib.error.URLError, OSError) as exc:
         if isinstance(exc, LocalVisionError):
             raise
-        unreachable = _unreachable(url, exc)
-        if unreachable is not None:
+        unreachable = _unreachable(url, exc) if have == started_with else None
+        if unreachable is not None:  # nothing arrived: the host itself is out of reach
             raise unreachable from exc
         raise PullError(
             f"Downloading {url} failed: {exc}.", hint="Run the same command again to resume."
@@ -204,10 +205,11 @@ def _download(
             f"{'given' if expected_sha256 else 'recorded at its first download'}.",
             hint="The file changed upstream or was tampered with; check the source.",
         )
-    entries = _read_index(index)
-    entries[url] = digest
-    with atomic_path(index) as tmp:
-        tmp.write_text(json.dumps(entries, indent=2))
+    with file_lock(folder / "downloads.json.lock"):  # pulls of other URLs update it too
+        entries = _read_index(index)
+        entries[url] = digest
+        with atomic_path(index) as tmp:
+            tmp.write_text(json.dumps(entries, indent=2))
     final = folder / f"{key}{Path(url.split('?')[0]).suffix.lower()}"
     os.replace(part, final)
     return Download(url=url, path=final, sha256=digest, resumed=resumed)

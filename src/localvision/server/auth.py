@@ -40,6 +40,7 @@ __all__ = [
     "hash_key",
     "key_accepted",
     "key_in",
+    "missing_credentials",
     "offered_key",
     "verify_sigv4",
 ]
@@ -228,6 +229,12 @@ def _signature(
     canonical = signer.canonical_request(request)
     string_to_sign = signer.string_to_sign(request, canonical)
     return str(signer.signature(string_to_sign, request))
+
+
+def missing_credentials(message: str) -> AuthenticationError:
+    """The refusal of a request that carries no credentials at all (Rekognition's
+    ``MissingAuthenticationTokenException``, 403; 401 in the other protocols)."""
+    return _auth_error("missing_authentication", message)
 
 
 def _auth_error(code: str, message: str) -> AuthenticationError:

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 import anyio
 from starlette.requests import Request
 
-from ..errors import InvalidParameterError, LocalVisionError
+from ..errors import ImageFetchError, InvalidParameterError, LocalVisionError
 from ..types import AnnotateRequest, AnnotateResult, FeatureRequest
 from .auth import hash_key, offered_key
 from .batching import Ticket
@@ -138,6 +138,8 @@ async def uris_to_bytes(
             out[index] = await fetcher.fetch(uri)
         except LocalVisionError as exc:
             out[index] = exc
+        except Exception as exc:  # one URL must not fail the request's other images
+            out[index] = ImageFetchError(f"Fetching the image failed ({type(exc).__name__}).")
 
     async with anyio.create_task_group() as group:
         for index, uri in uris.items():

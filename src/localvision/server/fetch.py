@@ -25,7 +25,12 @@ from urllib.parse import urljoin, urlsplit
 import anyio
 import httpcore
 
-from ..errors import FeatureNotAvailableError, ImageFetchError, ImageTooLargeError
+from ..errors import (
+    FeatureNotAvailableError,
+    ImageFetchError,
+    ImageTooLargeError,
+    LocalVisionError,
+)
 
 __all__ = ["ImageFetcher", "address_allowed"]
 
@@ -153,6 +158,14 @@ class ImageFetcher:
             raise ImageFetchError(
                 f"We can not access the URL {_short(uri)} currently: {exc or type(exc).__name__}.",
                 hint="Download the content and pass it in.",
+            ) from exc
+        except LocalVisionError:
+            raise  # ours already say what went wrong (several are ValueErrors too)
+        except (ValueError, TypeError) as exc:
+            # A URL the parsers refuse: brackets that do not close, non-ASCII host names.
+            raise ImageFetchError(
+                f"{_short(uri)} is not a URL that can be fetched: {exc or type(exc).__name__}.",
+                hint="Percent-encode the URL (and IDNA-encode its host), or send the bytes.",
             ) from exc
 
     async def _fetch(self, uri: str) -> bytes:

@@ -31,7 +31,7 @@ from ..config import ServerSettings, Settings
 from ..errors import AuthenticationError, ConfigError
 from ..wire import rekognition as rekognition_wire
 from . import google, native, open_inference
-from .auth import check_api_key, check_sigv4_headers
+from .auth import check_api_key, check_sigv4_headers, missing_credentials, offered_key
 from .common import label, server_state
 from .rekognition import CONTENT_TYPE as AWS_CONTENT_TYPE
 from .state import ServerState
@@ -130,16 +130,26 @@ class Gate:
         ):
             return None
         try:
-            if protocol == "aws":
-                if server.aws_credentials:
-                    check_sigv4_headers(
-                        connection.headers,
-                        credentials=server.aws_credentials,
-                        region=server.aws_region,
-                        allow_unsigned_payload=server.allow_unsigned_payload,
+            if protocol == "aws" and server.aws_credentials:
+                check_sigv4_headers(
+                    connection.headers,
+                    credentials=server.aws_credentials,
+                    region=server.aws_region,
+                    allow_unsigned_payload=server.allow_unsigned_payload,
+                )
+            elif server.api_keys:  # the AWS route too, when no SigV4 credentials exist
+                if protocol == "aws" and offered_key(connection) is None:
+                    raise missing_credentials(
+                        "The request has no credentials: this server takes an API key "
+                        "(x-goog-api-key) on its AWS route, or configure server.aws_credentials "
+                        "for SigV4."
                     )
-            else:
                 check_api_key(connection, settings)
+            elif server.aws_credentials:  # only SigV4 is configured: nothing else may open
+                raise AuthenticationError(
+                    "This server accepts only SigV4-signed requests on its AWS route.",
+                    hint="Add API keys (server.api_keys) to use the other protocols.",
+                )
         except AuthenticationError as exc:
             return exc
         return None

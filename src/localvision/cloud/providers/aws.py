@@ -84,6 +84,11 @@ class RekognitionProvider:
                     self._call(call, item.data, features, result)
                 except LocalVisionError as exc:
                     result.error = result.error or exc
+                except Exception as exc:  # a malformed answer is this image's error only
+                    result.error = result.error or ProviderError(
+                        f"{self.vendor} {call} answered in a form localvision cannot read: "
+                        f"{type(exc).__name__}."
+                    )
         return results
 
     def _calls(self, features: Sequence[FeatureRequest]) -> list[tuple[str, list[FeatureRequest]]]:

@@ -13,7 +13,7 @@ import random
 from collections.abc import Sequence
 
 from ...config import AzureProviderSettings, Settings
-from ...errors import LocalVisionError
+from ...errors import LocalVisionError, ProviderError
 from ...imaging.decode import ImageLimits
 from ...optional import import_optional
 from ...types import AnnotateRequest, AnnotateResult
@@ -80,6 +80,10 @@ class AzureVisionProvider:
                 wire.fill_from_analysis(body, result)
         except LocalVisionError as exc:
             result.error = exc
+        except Exception as exc:  # a malformed answer is this image's error, nothing more
+            result.error = ProviderError(
+                f"{self.vendor} answered in a form localvision cannot read: {type(exc).__name__}."
+            )
 
     def close(self) -> None:
         self._client.close()

@@ -141,7 +141,7 @@ def audited(
     outcome = "ok"
     try:
         yield
-    except LocalVisionError as exc:
+    except BaseException as exc:  # ours or not, the record names what ended the call
         outcome = type(exc).__name__
         raise
     finally:

@@ -107,7 +107,13 @@ class GoogleVisionProvider:
             if not isinstance(entry, dict):
                 result.error = ProviderError(f"{self.vendor} answered {entry!r} for an image.")
                 continue
-            wire.parse_image_response(entry, result, width=item.width, height=item.height)
+            try:
+                wire.parse_image_response(entry, result, width=item.width, height=item.height)
+            except Exception as exc:  # a malformed answer is that image's error, not the batch's
+                result.error = ProviderError(
+                    f"{self.vendor} answered an image in a form localvision cannot read: "
+                    f"{type(exc).__name__}."
+                )
 
     def _post(self, payload: bytes) -> dict[str, Any]:
         return post_json(
