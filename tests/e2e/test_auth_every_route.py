@@ -456,3 +456,46 @@ def test_one_kind_of_credential_closes_every_route(
         assert response.status_code in (401, 403), f"{method} {path}: {response.status_code}"
         if method != "HEAD" and path == "/":
             assert "__type" in response.json() and "x-amzn-errortype" in response.headers
+
+
+def test_an_unverified_aws_request_holds_no_place_in_the_queue(state: ServerState) -> None:
+    """A known access key id is no secret: a request carrying one but a signature that does not
+    verify must not hold a queue place while its body trickles in (it used to be admitted
+    before its body was read and its signature checked)."""
+    pytest.importorskip("botocore", reason="botocore comes with boto3 (dev extra)")
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    signed = AWSRequest(
+        "POST",
+        "http://test/",
+        data=b"{}",
+        headers={"X-Amz-Target": "RekognitionService.DetectLabels"},
+    )
+    SigV4Auth(Credentials(AKID, SECRET), "rekognition", "us-east-1").add_auth(signed)
+    headers = {k: v for k, v in signed.headers.items() if k.lower() != "content-length"}
+    assert state.batcher is not None
+    held_while_reading: list[int] = []
+
+    async def run() -> httpx.Response:
+        more = asyncio.Event()
+
+        async def body() -> Any:
+            yield b'{"Image": '
+            held_while_reading.append(state.batcher.held if state.batcher else -1)
+            await more.wait()
+            yield b'{"Bytes": ""}}'  # not the body that was signed
+
+        transport = httpx.ASGITransport(app=create_app(state.settings, state=state))
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            call = asyncio.create_task(client.post("/", content=body(), headers=headers))
+            while not held_while_reading and not call.done():
+                await asyncio.sleep(0)  # let the request reach its second chunk
+            more.set()
+            return await call
+
+    response = asyncio.run(run())
+    assert held_while_reading == [0]
+    assert response.status_code == 403 and response.json()["__type"] == "InvalidSignatureException"
+    assert state.batcher.held == 0

@@ -168,6 +168,11 @@ class Batcher:
         return self._queued_images
 
     @property
+    def held(self) -> int:
+        """Places held by requests admitted before their body was read, not yet submitted."""
+        return self._held
+
+    @property
     def waiting(self) -> int:
         """Calls admitted with images not yet handed to a batch."""
         return len(self._queue)

@@ -46,18 +46,25 @@ async def dispatch(request: Request) -> Response:
     try:
         name = wire.operation(request.headers.get("x-amz-target"), OPERATIONS)
         label(request, "aws", name)
-        admit(state, request)  # before reading the body: refusing must stay cheap under load
-        body = await read_body(request, state.settings.server.max_body_bytes)
-        if state.settings.server.aws_credentials:
+        server = state.settings.server
+        if server.aws_credentials:
+            # The gate saw a known access key id, which is no secret: only the signature,
+            # which covers the body, proves the caller. Verify it before this request may
+            # hold a place in the queue, so unsigned senders cannot fill it.
+            body = await read_body(request, server.max_body_bytes)
             verify_sigv4(
                 method=request.method,
                 url=str(request.url),
                 headers=request.headers,
                 body=body,
-                credentials=state.settings.server.aws_credentials,
-                region=state.settings.server.aws_region,
-                allow_unsigned_payload=state.settings.server.allow_unsigned_payload,
+                credentials=server.aws_credentials,
+                region=server.aws_region,
+                allow_unsigned_payload=server.allow_unsigned_payload,
             )
+            admit(state, request)
+        else:
+            admit(state, request)  # before reading the body: refusing stays cheap under load
+            body = await read_body(request, server.max_body_bytes)
         handler = {"DetectLabels": detect_labels, "DetectFaces": detect_faces}.get(
             name, detect_text
         )
