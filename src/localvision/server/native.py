@@ -153,15 +153,18 @@ async def _from_form(
             f"The multipart body cannot be read: {detail}",
             hint=f"Send at most {most} files in the 'image' field, in well-formed multipart.",
         ) from None
-    files = [f for f in form.getlist("image") if isinstance(f, UploadFile)]
-    if not files:
-        raise InvalidParameterError("Upload at least one file in the 'image' field.")
-    _check_count(len(files), most)
-    names = [f.filename or f"image[{i}]" for i, f in enumerate(files)]
-    images: list[bytes | LocalVisionError] = [await f.read() for f in files]
-    raw_features = form.get("features")
-    features = _features(str(raw_features).split(",") if raw_features else ["labels"])
-    return names, images, features, _max_results(form.get("max_results"))
+    try:  # the uploads are spooled temporary files: close them whatever happens
+        files = [f for f in form.getlist("image") if isinstance(f, UploadFile)]
+        if not files:
+            raise InvalidParameterError("Upload at least one file in the 'image' field.")
+        _check_count(len(files), most)
+        names = [f.filename or f"image[{i}]" for i, f in enumerate(files)]
+        images: list[bytes | LocalVisionError] = [await f.read() for f in files]
+        raw_features = form.get("features")
+        features = _features(str(raw_features).split(",") if raw_features else ["labels"])
+        return names, images, features, _max_results(form.get("max_results"))
+    finally:
+        await form.close()
 
 
 async def _from_json(
