@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import struct
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -42,3 +43,24 @@ def write_report(report: dict[str, Any], out: Path) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2))
     print(f"wrote {out}")
+
+
+def oip_bytes_request(image: bytes) -> tuple[bytes, dict[str, str]]:
+    """An Open Inference ``infer`` body carrying one encoded image as a binary ``BYTES``
+    tensor (its length-prefixed bytes after the JSON header), and the header saying where the
+    JSON ends; answers come back binary too."""
+    payload = struct.pack("<I", len(image)) + image
+    header = json.dumps(
+        {
+            "inputs": [
+                {
+                    "name": "IMAGE",
+                    "shape": [1],
+                    "datatype": "BYTES",
+                    "parameters": {"binary_data_size": len(payload)},
+                }
+            ],
+            "parameters": {"binary_data_output": True},
+        }
+    ).encode()
+    return header + payload, {"Inference-Header-Content-Length": str(len(header))}

@@ -38,7 +38,6 @@ import argparse
 import asyncio
 import base64
 import json
-import struct
 import sys
 import tempfile
 import time
@@ -47,7 +46,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from common import machine, write_report
+from common import machine, oip_bytes_request, write_report
 from rich.console import Console
 from rich.table import Table
 from serve import make_jpegs, running_server
@@ -80,28 +79,8 @@ def build_requests(images: list[bytes], host: str, model: str) -> dict[str, list
                 },
             )
         )
-        payload = struct.pack("<I", len(image)) + image
-        header = json.dumps(
-            {
-                "inputs": [
-                    {
-                        "name": "IMAGE",
-                        "shape": [1],
-                        "datatype": "BYTES",
-                        "parameters": {"binary_data_size": len(payload)},
-                    }
-                ],
-                "parameters": {"binary_data_output": True},
-            }
-        ).encode()
-        out["oip"].append(
-            _post(
-                host,
-                f"/v2/models/{model}/infer",
-                header + payload,
-                {"Inference-Header-Content-Length": str(len(header))},
-            )
-        )
+        body, headers = oip_bytes_request(image)
+        out["oip"].append(_post(host, f"/v2/models/{model}/infer", body, headers))
         native = json.dumps({"images": [{"content": text}], "max_results": 5}).encode()
         out["native"].append(_post(host, "/v1/annotate", native))
     return out

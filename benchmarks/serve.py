@@ -18,10 +18,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
-import json
 import os
 import socket
-import struct
 import subprocess
 import sys
 import tempfile
@@ -33,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from common import machine, percentiles, write_report
+from common import machine, oip_bytes_request, percentiles, write_report
 from PIL import Image
 from rich.console import Console
 from rich.table import Table
@@ -220,25 +218,8 @@ async def aws(client: httpx.AsyncClient, image: bytes) -> None:
 
 
 async def oip(client: httpx.AsyncClient, image: bytes) -> None:
-    payload = struct.pack("<I", len(image)) + image
-    header = json.dumps(
-        {
-            "inputs": [
-                {
-                    "name": "IMAGE",
-                    "shape": [1],
-                    "datatype": "BYTES",
-                    "parameters": {"binary_data_size": len(payload)},
-                }
-            ],
-            "parameters": {"binary_data_output": True},
-        }
-    ).encode()
-    response = await client.post(
-        "/v2/models/mobilenet/infer",
-        content=header + payload,
-        headers={"Inference-Header-Content-Length": str(len(header))},
-    )
+    body, headers = oip_bytes_request(image)
+    response = await client.post("/v2/models/mobilenet/infer", content=body, headers=headers)
     assert response.status_code == 200, response.text
 
 
