@@ -30,6 +30,7 @@ already catch ``FileNotFoundError`` or ``ValueError`` keep working::
     ├── EgressDeniedError (PermissionError)                 403
     ├── ProviderError                                       502
     ├── OverloadedError                                     503
+    │   └── ServerUnavailableError                          503
     ├── RequestTimeoutError (TimeoutError)                  504
     ├── MissingDependencyError (ImportError)                500
     ├── RegistryError                                       500
@@ -62,6 +63,7 @@ __all__ = [
     "RegistryError",
     "RequestTimeoutError",
     "RequestTooLargeError",
+    "ServerUnavailableError",
     "UnsafeModelError",
     "UnsupportedImageFormatError",
     "UnsupportedModelFormatError",
@@ -226,6 +228,17 @@ class OverloadedError(LocalVisionError):
 
     status = 503
     code = "overloaded"
+
+
+class ServerUnavailableError(OverloadedError):
+    """The server is shutting down and stopped this request before it finished.
+
+    Unlike load shedding (Google's ``RESOURCE_EXHAUSTED``, AWS ``ThrottlingException``) this
+    is ``503 UNAVAILABLE`` everywhere: a retry belongs on another instance or the restarted
+    server, and every official client retries 503 by itself.
+    """
+
+    code = "unavailable"
 
 
 class RequestTimeoutError(LocalVisionError, TimeoutError):

@@ -16,28 +16,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Scope
 
-from ..errors import LocalVisionError, OverloadedError
+from ..errors import LocalVisionError, ServerUnavailableError
 from ..wire import google_vision as google_wire
 from ..wire import rekognition as rekognition_wire
 from . import gate, native, open_inference
 from .rekognition import CONTENT_TYPE as AWS_CONTENT_TYPE
 from .state import ServerState
 
-__all__ = ["ServerUnavailableError", "error_response", "request_protocol"]
+__all__ = ["error_response", "request_protocol"]
 
 _PROTOCOLS = ("google", "aws", "oip", "native")
-
-
-class ServerUnavailableError(OverloadedError):
-    """The server is shutting down and stopped this request before it finished.
-
-    Unlike load shedding (Google's ``RESOURCE_EXHAUSTED``, AWS ``ThrottlingException``) this
-    is ``503 UNAVAILABLE`` everywhere: a retry belongs on another instance or the restarted
-    server, and every official client retries 503 by itself.
-    """
-
-    status = 503
-    code = "unavailable"
 
 
 def request_protocol(scope: Scope) -> str:
@@ -52,25 +40,17 @@ def request_protocol(scope: Scope) -> str:
 def error_response(scope: Scope, state: ServerState, exc: LocalVisionError) -> Response:
     """``exc`` as the request's protocol answers a whole-request failure.
 
-    Native and Open Inference requests get their routers' own renderers. Google and AWS get
-    their wire renderers, except that :class:`ServerUnavailableError` is ``503 UNAVAILABLE``
-    for Google and ``503 ServiceUnavailableException`` (in Rekognition's error shape) for AWS,
-    where the wire would render any :class:`OverloadedError` as load shedding.
+    Native and Open Inference requests get their routers' own renderers, Google and AWS their
+    wire renderers (which answer :class:`~localvision.errors.ServerUnavailableError` as
+    ``503 UNAVAILABLE`` and ``503 ServiceUnavailableException``, not as load shedding).
     """
     protocol = request_protocol(scope)
-    unavailable = isinstance(exc, ServerUnavailableError)
     if protocol == "google":
         status, body = google_wire.error_response(exc)
-        if unavailable:
-            status = 503
-            body["error"].update(code=status, status=google_wire.RpcCode.UNAVAILABLE.name)
         state.metrics.errors.labels("google", type(exc).__name__).inc()
         return JSONResponse(body, status_code=status, headers=_retry_after(exc))
     if protocol == "aws":
         status, name, payload = rekognition_wire.error_response(exc)
-        if unavailable:
-            status, name = 503, "ServiceUnavailableException"
-            payload = {**payload, "__type": name, "Code": name}
         state.metrics.errors.labels("aws", name).inc()
         headers = {"x-amzn-RequestId": str(uuid.uuid4()), "x-amzn-ErrorType": name}
         return JSONResponse(

@@ -3,7 +3,7 @@
 Two things went wrong on ``SIGTERM``. uvicorn cancels the requests still running when its
 drain limit (``timeout_graceful_shutdown``) runs out and answers each with a plain-text 500;
 :class:`AnswerCancelled` answers them instead, in their protocol's format, with
-``503 UNAVAILABLE`` (:class:`~.protocol_errors.ServerUnavailableError`). And the gRPC server
+``503 UNAVAILABLE`` (:class:`~localvision.errors.ServerUnavailableError`). And the gRPC server
 was stopped by the app's lifespan, which uvicorn runs only after HTTP has drained, so gRPC
 accepted new calls for seconds after HTTP had stopped: :class:`ShutdownSignal` lets the HTTP
 server (:class:`~.uvicorn_config.DrainingServer`) tell the app the moment shutdown begins, and
@@ -20,7 +20,8 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .protocol_errors import ServerUnavailableError, error_response
+from ..errors import ServerUnavailableError
+from .protocol_errors import error_response
 from .state import ServerState
 
 __all__ = ["DEFAULT_GRACE_S", "AnswerCancelled", "GrpcStop", "ShutdownSignal"]

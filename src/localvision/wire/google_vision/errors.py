@@ -22,6 +22,7 @@ from ...errors import (
     ProviderError,
     RequestTimeoutError,
     RequestTooLargeError,
+    ServerUnavailableError,
 )
 
 __all__ = [
@@ -77,6 +78,8 @@ _RPC_FOR_ERROR: tuple[tuple[type[LocalVisionError], RpcCode], ...] = (
     (RequestTooLargeError, RpcCode.INVALID_ARGUMENT),
     (InvalidInputError, RpcCode.INVALID_ARGUMENT),
     (AuthenticationError, RpcCode.UNAUTHENTICATED),
+    # A request cut off by shutdown: a retry belongs elsewhere, and clients retry 503.
+    (ServerUnavailableError, RpcCode.UNAVAILABLE),
     # Load shedding answers 429: the client retries 503 silently for ten minutes.
     (OverloadedError, RpcCode.RESOURCE_EXHAUSTED),
     (RequestTimeoutError, RpcCode.DEADLINE_EXCEEDED),

@@ -21,6 +21,7 @@ from ...errors import (
     LocalVisionError,
     OverloadedError,
     ProviderError,
+    ServerUnavailableError,
 )
 
 __all__ = [
@@ -58,6 +59,7 @@ _AWS_ERRORS: tuple[tuple[type[LocalVisionError], str, int], ...] = (
     (ImageError, "InvalidImageFormatException", 400),
     (InvalidInputError, "InvalidParameterException", 400),
     (FeatureNotAvailableError, "AccessDeniedException", 400),
+    (ServerUnavailableError, "ServiceUnavailableException", 503),  # cut off by shutdown
     (OverloadedError, "ThrottlingException", 400),  # as Rekognition answers it
 )
 _AUTH_TYPES = {
