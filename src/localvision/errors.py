@@ -34,6 +34,11 @@ already catch ``FileNotFoundError`` or ``ValueError`` keep working::
     ├── RequestTimeoutError (TimeoutError)                  504
     ├── MissingDependencyError (ImportError)                500
     ├── RegistryError                                       500
+    ├── StorageError                                        502
+    │   ├── StorageNotFoundError (FileNotFoundError)        404
+    │   ├── StorageAccessDeniedError (PermissionError)      403
+    │   ├── StorageUnavailableError (ConnectionError)       503
+    │   └── ChecksumMismatchError                           502
     └── ConfigError (ValueError)                            500
 """
 
@@ -41,6 +46,7 @@ from __future__ import annotations
 
 __all__ = [
     "AuthenticationError",
+    "ChecksumMismatchError",
     "ConfigError",
     "EgressDeniedError",
     "FeatureNotAvailableError",
@@ -64,6 +70,10 @@ __all__ = [
     "RequestTimeoutError",
     "RequestTooLargeError",
     "ServerUnavailableError",
+    "StorageAccessDeniedError",
+    "StorageError",
+    "StorageNotFoundError",
+    "StorageUnavailableError",
     "UnsafeModelError",
     "UnsupportedImageFormatError",
     "UnsupportedModelFormatError",
@@ -258,6 +268,41 @@ class RegistryError(LocalVisionError):
     """The model registry is locked, corrupt, or newer than this version understands."""
 
     code = "registry_error"
+
+
+class StorageError(LocalVisionError):
+    """Object storage (S3, GCS, Azure Blob, a folder) could not be read or written."""
+
+    status = 502
+    code = "storage_error"
+
+
+class StorageNotFoundError(StorageError, FileNotFoundError):
+    """The bucket, container or object does not exist."""
+
+    status = 404
+    code = "storage_not_found"
+
+
+class StorageAccessDeniedError(StorageError, PermissionError):
+    """The store refused the credentials, or the bucket is not in ``[storage]``'s allow-list."""
+
+    status = 403
+    code = "storage_access_denied"
+
+
+class StorageUnavailableError(StorageError, ConnectionError):
+    """The store cannot be reached (or ``--offline`` forbids trying) and nothing is cached."""
+
+    status = 503
+    code = "storage_unavailable"
+
+
+class ChecksumMismatchError(StorageError):
+    """What was read does not have the SHA-256 its manifest records: corrupted or tampered."""
+
+    status = 502
+    code = "checksum_mismatch"
 
 
 class ConfigError(LocalVisionError, ValueError):

@@ -33,7 +33,9 @@ MAY_IMPORT: dict[str, set[str]] = {
     "tasks": {"errors", "imaging", "models", "optional", "types"},
     "engine": {"errors", "imaging", "models", "tasks", "types"},
     "registry": {"errors", "files", "sqlite_schema"},
-    "api": CORE | {"engine", "imaging", "models", "registry"},
+    # models in object storage: push/pull to the registry, the serving cache, input objects
+    "storage": CORE | {"registry"},
+    "api": CORE | {"engine", "imaging", "models", "registry", "storage"},
     "training": CORE | {"api", "engine", "imaging", "models", "registry"},
     "metrics": CORE | {"engine", "imaging", "models", "training"},
     # around the core
@@ -42,19 +44,23 @@ MAY_IMPORT: dict[str, set[str]] = {
     | {"api", "cloud", "engine", "imaging", "metrics", "models", "registry", "training"},
     # the edges: nothing imports them
     "server": CORE
-    | {"__init__", "api", "cloud", "engine", "imaging", "models", "registry", "wire"},
+    | {"__init__", "api", "cloud", "engine", "imaging", "models", "registry", "storage", "wire"},
+    # deployment files, and the serverless entry points that wrap the server
+    "deploy": CORE | {"__init__", "api", "server", "storage"},
     "cli": CORE
     | {
         "__init__",
         "advisor",
         "api",
         "cloud",
+        "deploy",
         "engine",
         "imaging",
         "metrics",
         "models",
         "registry",
         "server",
+        "storage",
         "tasks",
         "training",
     },
