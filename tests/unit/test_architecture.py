@@ -44,21 +44,39 @@ MAY_IMPORT: dict[str, set[str]] = {
     | {"api", "cloud", "engine", "imaging", "metrics", "models", "registry", "training"},
     # the edges: nothing imports them
     "server": CORE
-    | {"__init__", "api", "cloud", "engine", "imaging", "models", "registry", "storage", "wire"},
+    | {
+        "__init__",
+        "api",
+        "cloud",
+        "console",
+        "engine",
+        "imaging",
+        "models",
+        "registry",
+        "storage",
+        "wire",
+    },
+    # the web console: pages over what the server passes it (it never imports the server)
+    "console": CORE
+    | {"__init__", "advisor", "api", "cloud", "imaging", "models", "registry", "wire"},
     # deployment files, and the serverless entry points that wrap the server
     "deploy": CORE | {"__init__", "api", "server", "storage"},
+    # Ray: batch jobs on Ray Data and the server on Ray Serve, over the same engine and app
+    "scale": CORE | {"__init__", "api", "engine", "imaging", "models", "server", "storage"},
     "cli": CORE
     | {
         "__init__",
         "advisor",
         "api",
         "cloud",
+        "console",
         "deploy",
         "engine",
         "imaging",
         "metrics",
         "models",
         "registry",
+        "scale",
         "server",
         "storage",
         "tasks",
