@@ -1,4 +1,5 @@
-"""``localvision models add/list/show/alias/promote/rollback/remove/export``: the registry."""
+"""``localvision models add/list/show/alias/promote/rollback/remove/export/pull/push``: the
+registry (``push`` and storage pulls live in :mod:`.storage`)."""
 
 from __future__ import annotations
 
@@ -12,16 +13,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ..api import resolve_model
+from ..advisor.promotion import check_gate
 from ..config import Settings
-from ..errors import InvalidParameterError, LocalVisionError
-from ..imaging.decode import ImageLimits
-from ..metrics.evaluation import evaluate
+from ..errors import InvalidParameterError
 from ..models.card import CardFields, find_sidecar, parse_labels, read_sidecar
 from ..models.loader import load_model
 from ..registry import ModelVersion, Registry, parse_ref
 from ..registry.gate import parse_gate
-from ..training.dataset import load_dataset
+from ..storage import is_storage_uri
 from .errors import EXIT_UNUSABLE, reported
 from .options import (
     AllowPickle,
@@ -33,6 +32,7 @@ from .options import (
     card_overrides,
     load_settings,
 )
+from .storage import pull_from_storage, push_command
 
 __all__ = ["register"]
 
@@ -48,6 +48,7 @@ def register(app: typer.Typer) -> None:
     app.command("remove")(remove)
     app.command("export")(export)
     app.command("pull")(pull)
+    app.command("push")(push_command)
 
 
 def add(
@@ -166,28 +167,13 @@ def promote(
 def _check_gate(
     settings: Settings, registry: Registry, candidate: ModelVersion, text: str, data: Path | None
 ) -> None:
-    condition = parse_gate(text)
+    """Measure and check the gate (:mod:`localvision.advisor.promotion`, which the console's
+    promote form shares); exit without promoting when it fails."""
     if data is None:
+        parse_gate(text)  # a gate that does not parse is the first thing to report
         raise InvalidParameterError("--gate needs --on DATA, the holdout set to measure on.")
-    dataset = load_dataset(data)
-    limits = ImageLimits(settings.max_image_bytes, settings.max_image_pixels)
-
-    def measure(ref: str) -> dict[str, float]:
-        model = resolve_model(ref, settings)
-        try:
-            return evaluate(model, dataset, limits=limits).metrics()
-        finally:
-            model.close()
-
-    reference = None
-    if condition.alias is not None:
-        try:
-            current = registry.get(f"{candidate.name}@{condition.alias}")
-        except LocalVisionError:
-            current = None
-        if current is not None:
-            reference = measure(current.ref)
-    passed, sentence = condition.check(measure(candidate.ref), reference)
+    verdict = check_gate(settings, registry, candidate, text, data)
+    passed, sentence = verdict.passed, verdict.sentence
     typer.echo(f"gate {text!r}: {sentence}", err=True)
     if not passed:
         typer.echo(f"error: refused to promote {candidate.ref}: {sentence}.", err=True)
@@ -241,7 +227,8 @@ def pull(
         str | None,
         typer.Argument(
             metavar="REF",
-            help="hf://owner/repo[@rev]/path, an https URL, or a catalog name (see --list).",
+            help="hf://owner/repo[@rev]/path, an https URL, a catalog name (see --list), or "
+            "a storage URI written by models push (s3://, gs://, az://, abfs://, file://).",
             show_default=False,
         ),
     ] = None,
@@ -257,7 +244,8 @@ def pull(
 ) -> None:
     """Download a model (resuming, size-limited, hash-checked) and register it.
 
-    Catalog: localvision models pull --list
+    Catalog: localvision models pull --list. From object storage: localvision models pull
+    s3://bucket/models/NAME[/VERSION] (the newest version when none is given).
     """
     from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 
@@ -273,6 +261,12 @@ def pull(
                 hint="localvision models pull mobilenet-v2 (the catalog: models pull --list), "
                 "an hf://owner/repo/path reference, or an https URL.",
             )
+
+    if is_storage_uri(ref):
+        with reported():
+            stored = pull_from_storage(ref, name=name, sha256=sha256, labels=labels, config=config)
+        _print_entry(stored, as_json, verb="pulled and registered")
+        return
 
     console = Console(stderr=True)
     with reported():
