@@ -14,10 +14,11 @@ Example::
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PIL import Image
@@ -31,7 +32,20 @@ from .models.loader import load_model as _load_model
 from .models.model import Model
 from .types import AnnotateRequest, AnnotateResult, Feature, FeatureRequest, ImageInput
 
-__all__ = ["LocalModel", "annotate", "classify", "engine_for", "load_model", "resolve_model"]
+if TYPE_CHECKING:
+    from .registry import ModelVersion
+
+__all__ = [
+    "LocalModel",
+    "annotate",
+    "check_model",
+    "classify",
+    "engine_for",
+    "load_model",
+    "resolve_model",
+]
+
+log = logging.getLogger(__name__)
 
 
 class LocalModel:
@@ -128,11 +142,22 @@ def load_model(
 
 def resolve_model(name_or_path: str, settings: Settings, **overrides: Any) -> Model:
     """A model named in ``settings.models``, a registered model (``name``, ``name@3``,
-    ``name@staging``; a bare name means its production alias), or a model file path."""
+    ``name@staging``; a bare name means its production alias), a model file path, or a storage
+    URI of a pushed version (``s3://bucket/models/pets/3/``).
+
+    A storage URI, given here or as a configured model's ``path``, is downloaded once into the
+    data home's cache and verified against its manifest's sha256 (``settings.storage.offline``:
+    the cache only); its card and labels come from the manifest, and configured card fields
+    still override them.
+    """
     configured = settings.models.get(name_or_path)
     if configured is not None:
         card = {**configured.card, **(overrides.pop("card", None) or {})}
         labels = overrides.pop("labels", None) or configured.labels
+        if _is_uri(configured.path):
+            return _from_storage(
+                configured.path, settings, card=card, labels=labels, name=name_or_path, **overrides
+            )
         return _load_model(
             configured.path,
             settings=settings,
@@ -141,13 +166,43 @@ def resolve_model(name_or_path: str, settings: Settings, **overrides: Any) -> Mo
             name=name_or_path,
             **overrides,
         )
+    if _is_uri(name_or_path):
+        return _from_storage(name_or_path, settings, **overrides)
     if Path(name_or_path).expanduser().exists():
         return _load_model(name_or_path, settings=settings, **overrides)
     registered = _registered(name_or_path, settings, overrides)
     if registered is not None:
         return registered
+    raise _not_found(name_or_path, settings)
+
+
+def check_model(name_or_path: str, settings: Settings) -> None:
+    """Raise the error :func:`resolve_model` would raise for a model that cannot be found,
+    without loading anything or touching the network.
+
+    A server checks every model this way before it listens, so a typo fails at once; what only
+    loading can tell (a corrupt file, a store that does not answer) is found later.
+    """
+    configured = settings.models.get(name_or_path)
+    where = configured.path if configured is not None else name_or_path
+    if _is_uri(where):
+        from .storage import parse_uri
+
+        parse_uri(where)  # a malformed URI is refused with a hint
+        return
+    if configured is not None:
+        file = Path(where).expanduser()
+        if not file.is_file():
+            raise ModelNotFoundError(f"Model file {file} does not exist.", hint="Check the path.")
+        return
+    if Path(name_or_path).expanduser().exists() or _registry_entry(name_or_path, settings):
+        return
+    raise _not_found(name_or_path, settings)
+
+
+def _not_found(name_or_path: str, settings: Settings) -> ModelNotFoundError:
     known = ", ".join(sorted(settings.models)) or "none configured"
-    raise ModelNotFoundError(
+    return ModelNotFoundError(
         f"No model file, configured or registered model named {name_or_path!r} "
         f"(configured: {known}).",
         hint="Pass a model file path, add it under [models] in localvision.toml, or register "
@@ -155,7 +210,55 @@ def resolve_model(name_or_path: str, settings: Settings, **overrides: Any) -> Mo
     )
 
 
-def _registered(ref: str, settings: Settings, overrides: dict[str, Any]) -> Model | None:
+def _is_uri(text: str) -> bool:
+    """Whether ``text`` names a model in object storage (s3://, gs://, az://, file://...)."""
+    if "://" not in text:  # a plain path: no need to import the storage layer
+        return False
+    from .storage import is_storage_uri
+
+    return is_storage_uri(text)
+
+
+def _from_storage(
+    uri: str,
+    settings: Settings,
+    *,
+    card: Mapping[str, Any] | None = None,
+    labels: Any = None,
+    name: str | None = None,
+    **overrides: Any,
+) -> Model:
+    """The model pushed at ``uri``: fetched into the cache (or found there), then loaded."""
+    from .storage import fetch_model
+
+    cached = fetch_model(uri, settings.home, offline=settings.storage.offline)
+    manifest = cached.manifest
+    log.info(
+        "model %s: %s version %s from %s (%s)",
+        name or manifest.name,
+        manifest.name,
+        manifest.version,
+        uri,
+        "from the cache, no download" if cached.from_cache else "downloaded and verified",
+    )
+    given = dict(card or {})
+    pushed = dict(manifest.card)
+    if manifest.labels and "labels" not in pushed:
+        pushed["labels"] = list(manifest.labels)
+    if "labels" in given or "labels_file" in given:  # the configured labels replace the pushed
+        pushed.pop("labels", None)
+    return _load_model(
+        cached.path,
+        settings=settings,
+        card={**pushed, **given},
+        labels=labels,
+        name=name or f"{manifest.name}@{manifest.version}",
+        **overrides,
+    )
+
+
+def _registry_entry(ref: str, settings: Settings) -> ModelVersion | None:
+    """The registry's entry for ``ref``, or None when it names no registered model."""
     from .registry import Registry, parse_ref
 
     try:
@@ -167,7 +270,13 @@ def _registered(ref: str, settings: Settings, overrides: dict[str, Any]) -> Mode
     registry = Registry(settings.home)
     if not registry.has(name):
         return None
-    entry = registry.get(ref)
+    return registry.get(ref)
+
+
+def _registered(ref: str, settings: Settings, overrides: dict[str, Any]) -> Model | None:
+    entry = _registry_entry(ref, settings)
+    if entry is None:
+        return None
     card = {**entry.card, **(overrides.pop("card", None) or {})}
     return _load_model(
         entry.path,

@@ -85,7 +85,7 @@ def gif_bytes() -> bytes:
         ({"Bytes": b"\xff\xd8\xff not a real jpeg"}, {}, "InvalidImageFormatException"),
         ({"Bytes": b"\xff\xd8\xff" + b"\x00" * (5 * 1024 * 1024)}, {}, "ImageTooLargeException"),
         ({"Bytes": solid_jpeg((1, 2, 3))}, {"MinConfidence": 101}, "InvalidParameterException"),
-        ({"S3Object": {"Bucket": "bucket", "Name": "cat.jpg"}}, {}, "InvalidParameterException"),
+        ({"S3Object": {"Bucket": "bucket", "Name": "cat.jpg"}}, {}, "InvalidS3ObjectException"),
     ],
 )
 def test_bad_input_raises_the_modelled_exception(

@@ -16,6 +16,7 @@ from ..config import Settings
 from . import gate, google, native, open_inference, operations, rekognition
 from .access_log import AccessLog
 from .google_grpc import require_grpc, start_grpc_server
+from .loading import OnFailure, WhileLoading, load_in_background
 from .read_deadline import ReadDeadline
 from .shutdown import AnswerCancelled, GrpcStop, ShutdownSignal
 from .state import ServerState
@@ -41,6 +42,13 @@ async def _follow_aliases(state: ServerState) -> None:
             log.info("now serving %s", ref)
 
 
+async def _load_then_follow(state: ServerState, on_failure: OnFailure | None) -> None:
+    """Load the models in the background, then follow registry aliases once they are in."""
+    await load_in_background(state, on_failure)
+    if state.ready:
+        await _follow_aliases(state)
+
+
 def _not_ready(state: ServerState) -> Callable[[float], Awaitable[None]]:
     """A shutdown hook turning ``/readyz`` to 503 as soon as shutdown begins."""
 
@@ -55,10 +63,17 @@ def create_app(
     *,
     state: ServerState | None = None,
     shutdown: ShutdownSignal | None = None,
+    load_in_background: bool = False,
+    on_load_failure: OnFailure | None = None,
 ) -> ASGIApp:
     """Build the server app for ``settings`` (models load when the app starts).
 
     Pass a ``state`` that is already started to skip loading (tests do, to share models).
+    By default the app's startup waits for the models (an embedding server, such as a
+    serverless handler, then never answers before they are in); ``load_in_background`` starts
+    at once instead and loads them meanwhile (:mod:`.loading`: ``/readyz`` is 503 until they
+    are in, storage that cannot be reached is retried), calling ``on_load_failure`` with the
+    error when a model cannot be served.
     A ``shutdown`` signal from the server running the app (:mod:`.uvicorn_config` makes one)
     stops gRPC and readiness as soon as a graceful shutdown begins, not after HTTP drained.
     The app answers Google Cloud Vision (``/v1/images:annotate``), AWS Rekognition
@@ -74,9 +89,13 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if not server_state.ready:
-            await anyio.to_thread.run_sync(server_state.start)
-        watcher = asyncio.get_running_loop().create_task(_follow_aliases(server_state))
+        loop = asyncio.get_running_loop()
+        if not server_state.ready and load_in_background:
+            watcher = loop.create_task(_load_then_follow(server_state, on_load_failure))
+        else:
+            if not server_state.ready:
+                await anyio.to_thread.run_sync(server_state.start)
+            watcher = loop.create_task(_follow_aliases(server_state))
         grpc_stop = None
         if settings.server.grpc_port is not None:
             grpc_server = await start_grpc_server(
@@ -110,10 +129,17 @@ def create_app(
     app.include_router(google.router)
     app.include_router(open_inference.router)
     app.include_router(rekognition.router)
+    # The web console at /console, over this state (imported here: only an app loads it).
+    from ..console import mount as mount_console
+    from .console_backend import ServerConsoleBackend
+
+    console = mount_console(app, ServerConsoleBackend(server_state))
     # Credentials are checked once, in front of every route (a new one included).
     openable = gate.openable_paths(app)
     gate.check_public_paths(settings.server, openable)
-    app.add_middleware(gate.Gate, state=server_state, openable=openable)
+    # Models loading in the background: protocol routes answer 503 until they are in.
+    app.add_middleware(WhileLoading, state=server_state)
+    app.add_middleware(gate.Gate, state=server_state, openable=openable, console=console)
     # Around the routes (inside Starlette's 500 handler): request bodies have a deadline, and
     # requests cut off by a shutdown are answered in their protocol's format (outermost).
     app.add_middleware(ReadDeadline, state=server_state)

@@ -11,12 +11,18 @@ from typing import Any, TypeVar
 import anyio
 from starlette.requests import Request
 
-from ..errors import ImageFetchError, InvalidParameterError, LocalVisionError
+from ..errors import (
+    ImageFetchError,
+    InvalidParameterError,
+    LocalVisionError,
+    ServerUnavailableError,
+)
 from ..types import AnnotateRequest, AnnotateResult, FeatureRequest
 from .auth import hash_key, offered_key
 from .batching import Ticket
 from .body import ClientClosedError
 from .state import ServerState
+from .storage_inputs import names_storage_object
 
 __all__ = [
     "NO_CALLER",
@@ -28,6 +34,7 @@ __all__ = [
     "label",
     "parse_json",
     "release",
+    "require_loaded",
     "server_state",
     "ticket_of",
     "unless_disconnected",
@@ -124,18 +131,39 @@ async def _disconnected(request: Request) -> None:
         await asyncio.get_running_loop().create_future()
 
 
+def require_loaded(state: ServerState) -> None:
+    """Refuse work with :class:`ServerUnavailableError` (503) while the models are still
+    loading (or once they are closed): there is nothing to run it on yet.
+
+    HTTP routes are refused before they run (:mod:`.loading`); this covers gRPC and anything
+    else that reaches the engine another way.
+    """
+    if state.batcher is None:
+        raise ServerUnavailableError(
+            f"The server is not ready: {state.reason or 'its models are not loaded'}.",
+            hint="Retry when /readyz answers 200.",
+        )
+
+
 async def uris_to_bytes(
     state: ServerState, uris: dict[int, str]
 ) -> dict[int, bytes | LocalVisionError]:
-    """Fetch every image URL concurrently; each index maps to its bytes or its error."""
+    """Fetch every image URL concurrently; each index maps to its bytes or its error.
+
+    Storage URIs (``gs://bucket/cat.jpg``, ``s3://...``) are read from ``[storage]``'s
+    allow-listed buckets (:mod:`.storage_inputs`), http(s) URLs by the SSRF-guarded fetcher.
+    """
     out: dict[int, bytes | LocalVisionError] = {}
     if state.fetcher is None or not uris:  # nothing to wait for: no await, no task group
         return out
-    fetcher = state.fetcher
+    fetcher, objects = state.fetcher, state.storage_images
 
     async def one(index: int, uri: str) -> None:
         try:
-            out[index] = await fetcher.fetch(uri)
+            if objects is not None and names_storage_object(uri):
+                out[index] = await objects.read(uri)
+            else:
+                out[index] = await fetcher.fetch(uri)
         except LocalVisionError as exc:
             out[index] = exc
         except Exception as exc:  # one URL must not fail the request's other images
@@ -192,6 +220,7 @@ async def annotate(
         if ticket is not None:
             ticket.release()
         return []
+    require_loaded(state)
     assert state.batcher is not None
     if state.router is not None:
         work = state.batcher.submit(

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 from starlette._utils import get_route_path  # what the router matches on, root_path removed
@@ -35,6 +36,9 @@ from .auth import check_api_key, check_sigv4_headers, missing_credentials, offer
 from .common import label, server_state
 from .rekognition import CONTENT_TYPE as AWS_CONTENT_TYPE
 from .state import ServerState
+
+if TYPE_CHECKING:  # the console is imported only when create_app mounts it
+    from ..console import Site
 
 __all__ = [
     "ALWAYS_OPEN",
@@ -98,10 +102,15 @@ class Gate:
     app runs.
     """
 
-    def __init__(self, app: ASGIApp, *, state: ServerState, openable: Openable) -> None:
+    def __init__(
+        self, app: ASGIApp, *, state: ServerState, openable: Openable, console: Site | None = None
+    ) -> None:
         self.app = app
         self.state = state
         self.openable = openable
+        self.console = console
+        """The web console, which opens its login page and static files and admits its own
+        session cookies under ``/console``; a browser it refuses goes to its login page."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -118,7 +127,9 @@ class Gate:
         else:
             request = Request(scope, receive)
             label(request, protocol, "unauthenticated")
-            await _RENDERERS[protocol](request, refusal)(scope, receive, send)
+            console = self.console if self.console is not None and self.console.owns(path) else None
+            response = console.refused(request, refusal) if console is not None else None
+            await (response or _RENDERERS[protocol](request, refusal))(scope, receive, send)
 
     def _refusal(
         self, connection: HTTPConnection, path: str, protocol: str, settings: Settings
@@ -128,6 +139,8 @@ class Gate:
         if path in ALWAYS_OPEN or any(
             path in self.openable.get(entry, ()) for entry in server.public_paths
         ):
+            return None
+        if self.console is not None and self.console.owns(path) and self.console.admits(connection):
             return None
         try:
             if protocol == "aws" and server.aws_credentials:

@@ -1,7 +1,9 @@
 """Google Cloud Vision v1 REST: ``POST /v1/images:annotate`` and its ``projects/*`` forms.
 
 The official ``google-cloud-vision`` client works unchanged with
-``client_options={"api_endpoint": "http://127.0.0.1:8080"}, transport="rest"``.
+``client_options={"api_endpoint": "http://127.0.0.1:8080"}, transport="rest"``. An
+``imageUri`` (or ``gcsImageUri``) ``gs://bucket/object`` is read from the buckets
+``[storage] allow`` lists (:mod:`.storage_inputs`); any other gets a per-image error.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from .common import (
     label,
     parse_json,
     release,
+    require_loaded,
     server_state,
     uris_to_bytes,
 )
@@ -76,6 +79,7 @@ async def answer(
     """The response body for a parsed JSON request (shared with the gRPC service);
     ``caller``: who sent it (private images never leave this machine); ``request``: the HTTP
     request, whose images leave the queue if its client disconnects."""
+    require_loaded(state)  # gRPC reaches here while models load; HTTP is refused before
     specs = wire.parse_batch_request(body)
     fetched = await uris_to_bytes(state, {i: s.uri for i, s in enumerate(specs) if s.uri})
     requests: list[AnnotateRequest] = []

@@ -23,10 +23,13 @@ async def healthz(request: Request) -> Response:
 
 @router.get("/readyz", summary="Readiness")
 async def readyz(request: Request) -> Response:
-    """200 once every model is loaded and warmed up; 503 before that and while shutting down."""
+    """200 once every model is loaded and warmed up; 503 before that (with the reason: which
+    model is loading, or which store cannot be reached) and while shutting down."""
     label(request, "ops", "readyz")
     state = server_state(request)
-    body = {"ready": state.ready, "models": list(state.models)}
+    body: dict[str, object] = {"ready": state.ready, "models": list(state.models)}
+    if not state.ready:
+        body["reason"] = state.reason or ("shutting down" if state.models else "not started")
     return JSONResponse(body, status_code=200 if state.ready else 503)
 
 

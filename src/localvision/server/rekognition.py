@@ -1,7 +1,9 @@
 """AWS Rekognition JSON 1.1: ``POST /`` dispatched on ``X-Amz-Target``.
 
 ``boto3.client("rekognition", endpoint_url="http://127.0.0.1:8080")``, or no code change at all
-with ``AWS_ENDPOINT_URL_REKOGNITION=http://127.0.0.1:8080``.
+with ``AWS_ENDPOINT_URL_REKOGNITION=http://127.0.0.1:8080``. ``Image.S3Object`` is read from
+the buckets ``[storage] allow`` lists (:mod:`.storage_inputs`); any other is refused with
+``InvalidS3ObjectException``.
 """
 
 from __future__ import annotations
@@ -13,7 +15,13 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from ..errors import FeatureNotAvailableError, LocalVisionError, OverloadedError
+from ..errors import (
+    FeatureNotAvailableError,
+    InvalidParameterError,
+    LocalVisionError,
+    OverloadedError,
+    StorageError,
+)
 from ..types import AnnotateRequest, Feature, FeatureRequest
 from ..wire import rekognition as wire
 from .auth import verify_sigv4
@@ -26,6 +34,7 @@ from .common import (
     label,
     parse_json,
     release,
+    require_loaded,
     server_state,
 )
 from .state import ServerState
@@ -96,9 +105,10 @@ async def detect_labels(
             "DetectLabels needs a classification or detection model, and this server has none.",
             hint="Start localvision serve with --model NAME=PATH (and --labels-model NAME).",
         )
+    image = await image_bytes(state, parsed.image)
     features = parsed.answerable(frozenset(state.features))
     (result,) = await annotate(
-        state, [AnnotateRequest(parsed.image, features)], caller=who, request=request
+        state, [AnnotateRequest(image, features)], caller=who, request=request
     )
     if result.error is not None:
         raise result.error
@@ -110,11 +120,12 @@ async def detect_faces(
     state: ServerState, body: Any, who: Caller, request: Request | None = None
 ) -> dict[str, Any]:
     """``DetectFaces`` with the built-in face detector."""
-    image, feature = wire.parse_detect_faces(body)
+    given, feature = wire.parse_detect_faces(body)
     if state.engine is None or Feature.FACES not in state.engine.features:
         raise FeatureNotAvailableError(
             "DetectFaces needs OpenCV on this server.", hint="pip install 'localvision[faces]'"
         )
+    image = await image_bytes(state, given)
     (result,) = await annotate(
         state, [AnnotateRequest(image, [feature])], caller=who, request=request
     )
@@ -127,11 +138,12 @@ async def detect_text(
     state: ServerState, body: Any, who: Caller, request: Request | None = None
 ) -> dict[str, Any]:
     """``DetectText`` with the built-in OCR."""
-    image, word_filter = wire.parse_detect_text(body)
+    given, word_filter = wire.parse_detect_text(body)
     if state.engine is None or Feature.TEXT not in state.engine.features:
         raise FeatureNotAvailableError(
             "DetectText needs RapidOCR on this server.", hint="pip install 'localvision[ocr]'"
         )
+    image = await image_bytes(state, given)
     (result,) = await annotate(
         state,
         [AnnotateRequest(image, [FeatureRequest(Feature.TEXT)])],
@@ -141,6 +153,28 @@ async def detect_text(
     if result.error is not None:
         raise result.error
     return wire.detect_text_response(result, word_filter)
+
+
+async def image_bytes(state: ServerState, image: wire.ImageRef) -> bytes:
+    """The request's image: its bytes, or the ``Image.S3Object`` read from an allowed bucket
+    (and checked to be PNG or JPEG, as Rekognition checks S3 objects)."""
+    if isinstance(image, bytes):
+        return image
+    if image.version is not None:
+        raise InvalidParameterError(
+            "Image.S3Object.Version is not supported by this server.",
+            hint="Leave it out to read the object's current version.",
+        )
+    if state.storage_images is None:
+        require_loaded(state)
+    assert state.storage_images is not None
+    try:
+        data = await state.storage_images.read(image.uri)
+    except LocalVisionError:
+        raise
+    except Exception as exc:  # a storage client's own error must not become a 500
+        raise StorageError(f"Reading {image.uri} failed ({type(exc).__name__}: {exc}).") from exc
+    return wire.check_image(data)
 
 
 def _ids(request_id: str) -> dict[str, str]:

@@ -2,7 +2,9 @@
 
 Models load and warm up in :meth:`ServerState.start` (called by the app's lifespan, before
 ``/readyz`` turns ready); a model that fails to load stops the server from starting, with the
-model's own error.
+model's own error. ``localvision serve`` loads them in the background instead, already
+listening (:mod:`.loading`): :meth:`~ServerState.load_models`, then
+:meth:`~ServerState.go_live`.
 """
 
 from __future__ import annotations
@@ -15,11 +17,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..api import engine_for, resolve_model
+from ..api import check_model, engine_for, resolve_model
 from ..cloud.router import Router
 from ..config import Settings
 from ..engine import LocalEngine
-from ..errors import ConfigError, LocalVisionError
+from ..errors import ConfigError, LocalVisionError, ServerUnavailableError
 from ..models.card import Layout
 from ..models.model import Model
 from ..registry import Registry
@@ -28,6 +30,7 @@ from .batching import Batcher
 from .dispatch import Dispatcher
 from .fetch import ImageFetcher
 from .metrics import Metrics
+from .storage_inputs import StorageImages
 
 __all__ = ["ServerState", "feature_models"]
 
@@ -73,48 +76,121 @@ class ServerState:
     fetcher: ImageFetcher | None = None
     router: Router | None = None
     """Set when ``[cloud.router]`` has routes: requests then go through it, not the batcher."""
+    storage_images: StorageImages | None = None
+    """Reads images requests name by storage URI, from ``[storage] allow``'s buckets only."""
     ready: bool = False
+    loading: bool = False
+    """Models are loading in the background while the server already listens (``serve``):
+    protocol routes answer 503 until they are in (:mod:`.loading`)."""
+    reason: str | None = None
+    """Why the server is not ready yet, for ``/readyz`` and the log; None once ready."""
+    loading_model: str | None = None
+    """The model being loaded now, if any."""
     followed: dict[str, int] = field(default_factory=dict)
     """Registered models served by name or alias: the version each is at now."""
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _closed: bool = False
+
+    def check(self) -> None:
+        """Refuse at once, without loading anything or touching the network, a configuration
+        whose models cannot be found: a missing file, an unknown registered name, a malformed
+        storage URI, a ``[features]`` key that is no feature (:func:`~localvision.api.check_model`).
+
+        ``localvision serve`` runs it before it listens, so a typo is one line and exit 2
+        rather than a server that starts and then stops.
+        """
+        for key in self.settings.features:
+            try:
+                Feature.parse(key)
+            except ValueError as exc:
+                raise ConfigError(f"[features] {key}: {exc}") from None
+        for name in self._wanted():
+            check_model(name, self.settings)
 
     def start(self) -> None:
-        """Load and warm up every configured model, then build the engine (blocking)."""
+        """Load and warm up every configured model, then build the engine (blocking).
+
+        A model that fails to load closes what was loaded and raises its own error.
+        """
+        self._closed = False
         try:
-            for name in self.settings.models:
-                log.info("loading model %s", name)
-                self.models[name] = resolve_model(name, self.settings)
-            for name in self.settings.features.values():
-                if name not in self.models:  # a registered model (name, name@3, name@alias)
-                    log.info("loading registered model %s", name)
-                    self.models[name] = resolve_model(name, self.settings)
-                    if "@" not in name or not name.rsplit("@", 1)[1].isdigit():
-                        self.followed[name] = self._registered_version(name)
-            self.features = feature_models(self.settings, self.models)
-            for model in self.models.values():
+            self.load_models()
+            self.go_live()
+        except LocalVisionError:
+            self.close()
+            raise
+
+    def load_models(self) -> None:
+        """Load and warm up every wanted model not loaded yet (blocking).
+
+        Raises the first failure and keeps the models already loaded, so a retry (storage came
+        back) loads only what is missing. ``reason`` says which model is loading.
+        """
+        configured = set(self.settings.models)
+        for name in self._wanted():
+            if name in self.models:
+                continue
+            self.reason = f"loading model {name}"
+            self.loading_model = name
+            log.info("loading %smodel %s", "" if name in configured else "registered ", name)
+            model = resolve_model(name, self.settings)
+            try:
                 warm_up(model)
+            except BaseException:
+                model.close()
+                raise
+            with self._lock:
+                if self._closed:  # the server stopped while this model loaded
+                    model.close()
+                    raise ServerUnavailableError("The server stopped while models loaded.")
+                self.models = {**self.models, name: model}  # readers see the old or the new
+            if name not in configured and (
+                "@" not in name or not name.rsplit("@", 1)[1].isdigit()
+            ):  # a registered model by name or alias: follow where it points
+                self.followed[name] = self._registered_version(name)
+        self.loading_model = None
+
+    def go_live(self) -> None:
+        """With every model loaded: choose the model per feature, build the router, engine,
+        batcher and fetchers, and turn ready."""
+        with self._lock:
+            if self._closed:
+                raise ServerUnavailableError("The server stopped while models loaded.")
+            self.features = feature_models(self.settings, self.models)
             if self.settings.cloud.router.routes:
                 self.router = Router(
                     self.settings,
                     _CurrentEngine(self),
                     load=lambda: self.batcher.waiting if self.batcher is not None else 0,
                 )
-        except LocalVisionError:
-            self.close()
-            raise
-        self.engine = self._engine()
-        self.schedule()
-        server = self.settings.server
-        self.fetcher = ImageFetcher(
-            max_bytes=self.settings.max_image_bytes,
-            timeout_s=server.url_timeout_s,
-            allow_private=server.allow_private_urls,
-        )
-        self.ready = True
+            self.engine = self._engine()
+            self.schedule()
+            server = self.settings.server
+            self.fetcher = ImageFetcher(
+                max_bytes=self.settings.max_image_bytes,
+                timeout_s=server.url_timeout_s,
+                allow_private=server.allow_private_urls,
+            )
+            self.storage_images = StorageImages(
+                self.settings.storage.allow,
+                max_bytes=self.settings.max_image_bytes,
+                timeout_s=server.url_timeout_s,
+            )
+            self.loading = False
+            self.reason = None
+            self.ready = True
         log.info(
             "ready: models %s; features %s",
             ", ".join(self.models) or "none",
             ", ".join(f"{f.value}={n}" for f, n in self.features.items()) or "none",
         )
+
+    def _wanted(self) -> list[str]:
+        """Every model to serve: the configured ones, then registered ones ``[features]``
+        names (``name``, ``name@3``, ``name@alias``)."""
+        configured = list(self.settings.models)
+        named = [n for n in self.settings.features.values() if n not in self.settings.models]
+        return configured + list(dict.fromkeys(named))
 
     def _engine(self) -> LocalEngine:
         by_feature = {feature: self.models[name] for feature, name in self.features.items()}
@@ -199,8 +275,12 @@ class ServerState:
         )
 
     def close(self) -> None:
-        """Stop answering and release models and threads."""
-        self.ready = False
+        """Stop answering and release models and threads (a model still loading in the
+        background is closed when it arrives)."""
+        with self._lock:
+            self._closed = True
+            self.ready = False
+            self.loading = False
         if self.router is not None:
             self.router.close()
             self.router = None

@@ -55,11 +55,21 @@ def uvicorn_config(app: ASGIApp, settings: Settings, *, drain_s: int = DRAIN_S) 
 
 
 class DrainingServer(uvicorn.Server):
-    """uvicorn's Server, announcing a graceful shutdown to the app before it begins."""
+    """uvicorn's Server, announcing a graceful shutdown to the app before it begins.
+
+    ``load_failure``: the error of a model that could not be served while loading in the
+    background (:meth:`fail` stopped the server for it); None when there was none.
+    """
 
     def __init__(self, config: uvicorn.Config, signal: ShutdownSignal) -> None:
         super().__init__(config)
         self.shutdown_signal = signal
+        self.load_failure: BaseException | None = None
+
+    def fail(self, error: BaseException) -> None:
+        """Stop serving (gracefully, as on SIGTERM) because a model cannot be served."""
+        self.load_failure = error
+        self.should_exit = True
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         """Tell the app (it stops gRPC), then stop HTTP as uvicorn does."""
@@ -69,10 +79,30 @@ class DrainingServer(uvicorn.Server):
 
 
 def build_server(
-    settings: Settings, *, state: ServerState | None = None, drain_s: int = DRAIN_S
+    settings: Settings,
+    *,
+    state: ServerState | None = None,
+    drain_s: int = DRAIN_S,
+    load_in_background: bool = False,
 ) -> DrainingServer:
     """The app for ``settings`` (on ``state`` when given, already started) in a uvicorn server
-    with the connection limits and shutdown of this module; ``server.run()`` serves it."""
+    with the connection limits and shutdown of this module; ``server.run()`` serves it.
+
+    ``load_in_background``: listen at once and load the models meanwhile (``/readyz`` says
+    when they are in); a model that cannot be served stops the server, its error in
+    ``server.load_failure``.
+    """
     signal = ShutdownSignal()
-    app = create_app(settings, state=state, shutdown=signal)
-    return DrainingServer(uvicorn_config(app, settings, drain_s=drain_s), signal)
+
+    def failed(error: BaseException) -> None:
+        server.fail(error)
+
+    app = create_app(
+        settings,
+        state=state,
+        shutdown=signal,
+        load_in_background=load_in_background,
+        on_load_failure=failed,
+    )
+    server = DrainingServer(uvicorn_config(app, settings, drain_s=drain_s), signal)
+    return server

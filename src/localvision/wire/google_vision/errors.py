@@ -23,6 +23,9 @@ from ...errors import (
     RequestTimeoutError,
     RequestTooLargeError,
     ServerUnavailableError,
+    StorageAccessDeniedError,
+    StorageError,
+    StorageNotFoundError,
 )
 
 __all__ = [
@@ -83,6 +86,14 @@ _RPC_FOR_ERROR: tuple[tuple[type[LocalVisionError], RpcCode], ...] = (
     # Load shedding answers 429: the client retries 503 silently for ten minutes.
     (OverloadedError, RpcCode.RESOURCE_EXHAUSTED),
     (RequestTimeoutError, RpcCode.DEADLINE_EXCEEDED),
+    # A gs:// imageUri that cannot be read, as Google reports a Cloud Storage object it cannot
+    # read: a bucket outside [storage] allow (or credentials the store refuses) is the
+    # caller's lack of permission, not a bad argument (PERMISSION_DENIED); a missing bucket or
+    # object is NOT_FOUND; a store that cannot be reached (and anything else storage reports)
+    # is UNAVAILABLE, which says the same request may succeed later.
+    (StorageAccessDeniedError, RpcCode.PERMISSION_DENIED),
+    (StorageNotFoundError, RpcCode.NOT_FOUND),
+    (StorageError, RpcCode.UNAVAILABLE),
 )
 
 # google.rpc codes Google answers to our errors (the client direction); others are provider

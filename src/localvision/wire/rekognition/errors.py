@@ -22,6 +22,7 @@ from ...errors import (
     OverloadedError,
     ProviderError,
     ServerUnavailableError,
+    StorageError,
 )
 
 __all__ = [
@@ -59,6 +60,10 @@ _AWS_ERRORS: tuple[tuple[type[LocalVisionError], str, int], ...] = (
     (ImageError, "InvalidImageFormatException", 400),
     (InvalidInputError, "InvalidParameterException", 400),
     (FeatureNotAvailableError, "AccessDeniedException", 400),
+    # Image.S3Object that cannot be read: no such object, denied, outside [storage] allow, or
+    # the store unreachable. Rekognition answers all of them this way ("Unable to get object
+    # metadata from S3"); the message says which it was.
+    (StorageError, "InvalidS3ObjectException", 400),
     (ServerUnavailableError, "ServiceUnavailableException", 503),  # cut off by shutdown
     (OverloadedError, "ThrottlingException", 400),  # as Rekognition answers it
 )

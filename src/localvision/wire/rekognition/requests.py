@@ -2,8 +2,10 @@
 
 Every operation is ``POST /`` named by the ``X-Amz-Target`` header
 (``RekognitionService.DetectLabels``); the body is JSON with the image as base64
-``Image.Bytes``. Values Rekognition would refuse are refused with the error it would give, so
-botocore raises the same modelled exception against this server as against AWS.
+``Image.Bytes``, or named by ``Image.S3Object`` (:class:`S3Object`, which the server reads
+through its storage layer and checks with :func:`check_image`). Values Rekognition would
+refuse are refused with the error it would give, so botocore raises the same modelled
+exception against this server as against AWS.
 """
 
 from __future__ import annotations
@@ -25,7 +27,10 @@ __all__ = [
     "MAX_IMAGE_BYTES",
     "TARGET_PREFIX",
     "DetectLabelsRequest",
+    "ImageRef",
+    "S3Object",
     "WordFilter",
+    "check_image",
     "operation",
     "parse_detect_faces",
     "parse_detect_labels",
@@ -41,10 +46,28 @@ _JPEG, _PNG = b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n"
 
 
 @dataclass(frozen=True)
+class S3Object:
+    """``Image.S3Object``: an image the caller keeps in S3, for the server to read."""
+
+    bucket: str
+    name: str
+    version: str | None = None
+
+    @property
+    def uri(self) -> str:
+        """``s3://bucket/name``."""
+        return f"s3://{self.bucket}/{self.name}"
+
+
+ImageRef = bytes | S3Object
+"""An image as a request gives it: its bytes, or where in S3 it is."""
+
+
+@dataclass(frozen=True)
 class DetectLabelsRequest:
     """A parsed ``DetectLabels`` call: labels and/or image properties."""
 
-    image: bytes
+    image: ImageRef
     features: tuple[FeatureRequest, ...]
     inclusion: frozenset[str] = frozenset()
     exclusion: frozenset[str] = frozenset()
@@ -81,15 +104,16 @@ def operation(target: str | None, supported: Sequence[str]) -> str:
     return name
 
 
-def parse_image(body: Mapping[str, Any]) -> bytes:
-    """``Image.Bytes`` decoded and checked: present, at most 5 MB, PNG or JPEG."""
+def parse_image(body: Mapping[str, Any]) -> ImageRef:
+    """``Image.Bytes`` decoded and checked (present, at most 5 MB, PNG or JPEG), or
+    ``Image.S3Object`` with its fields checked as Rekognition checks them."""
     image = body.get("Image")
     if not isinstance(image, dict):
-        raise InvalidParameterError("Image is required: send Image.Bytes.")
-    if "S3Object" in image and "Bytes" not in image:
-        raise InvalidParameterError(
-            "Image.S3Object is not supported by this server.", hint="Send Image.Bytes instead."
-        )
+        raise InvalidParameterError("Image is required: send Image.Bytes or Image.S3Object.")
+    if "S3Object" in image:
+        if "Bytes" in image:
+            raise InvalidParameterError("Send one of Image.Bytes and Image.S3Object, not both.")
+        return _s3_object(image["S3Object"])
     raw = image.get("Bytes")
     if not isinstance(raw, str) or not raw:
         raise InvalidParameterError("Image.Bytes must be non-empty base64 data.")
@@ -103,9 +127,36 @@ def parse_image(body: Mapping[str, Any]) -> bytes:
         raise ImageTooLargeError(
             f"Image size is {len(data):,} bytes; the maximum is {MAX_IMAGE_BYTES:,}."
         )
+    return check_image(data)
+
+
+def check_image(data: bytes) -> bytes:
+    """``data`` when it is PNG or JPEG, the formats Rekognition takes (bytes or S3 object)."""
     if not (data.startswith(_JPEG) or data.startswith(_PNG)):
         raise InvalidImageFormatError("Request has unsupported image format (PNG or JPEG only).")
     return data
+
+
+def _s3_object(value: Any) -> S3Object:
+    """``Image.S3Object``: Bucket of 3 to 255 characters, Name of 1 to 1024, optional Version
+    (the limits of Rekognition's model)."""
+    if not isinstance(value, dict):
+        raise InvalidParameterError("Image.S3Object must be an object with Bucket and Name.")
+    bucket, name, version = value.get("Bucket"), value.get("Name"), value.get("Version")
+    if not isinstance(bucket, str) or not 3 <= len(bucket) <= 255 or "/" in bucket:
+        raise InvalidParameterError(
+            f"Image.S3Object.Bucket must be a bucket name of 3 to 255 characters; "
+            f"got {reprlib.repr(bucket)}."
+        )
+    if not isinstance(name, str) or not 1 <= len(name) <= 1024:
+        raise InvalidParameterError(
+            f"Image.S3Object.Name must be 1 to 1024 characters; got {reprlib.repr(name)}."
+        )
+    if version is not None and (not isinstance(version, str) or not 1 <= len(version) <= 1024):
+        raise InvalidParameterError(
+            f"Image.S3Object.Version must be 1 to 1024 characters; got {reprlib.repr(version)}."
+        )
+    return S3Object(bucket, name, version)
 
 
 def parse_detect_labels(body: Any) -> DetectLabelsRequest:
@@ -198,7 +249,7 @@ _FACE_ATTRIBUTES = {
 }
 
 
-def parse_detect_faces(body: Any) -> tuple[bytes, FeatureRequest]:
+def parse_detect_faces(body: Any) -> tuple[ImageRef, FeatureRequest]:
     """Parse a ``DetectFacesRequest``: the image, and the attributes asked (all validated)."""
     if not isinstance(body, dict):
         raise SerializationError("The request body must be a JSON object.")
@@ -212,7 +263,7 @@ def parse_detect_faces(body: Any) -> tuple[bytes, FeatureRequest]:
     return image, FeatureRequest(Feature.FACES, max_results=100)
 
 
-def parse_detect_text(body: Any) -> tuple[bytes, WordFilter]:
+def parse_detect_text(body: Any) -> tuple[ImageRef, WordFilter]:
     """Parse a ``DetectTextRequest``: the image and the word filter."""
     if not isinstance(body, dict):
         raise SerializationError("The request body must be a JSON object.")
