@@ -32,6 +32,9 @@ AKID, SECRET = "AKIDGATE", "gate-secret"
 MODEL = "colours"
 PLACEHOLDERS = {"name": MODEL, "version": "1", "project": "p", "location": "l"}
 ALWAYS_OPEN = {"/healthz", "/readyz", "/v2/health/live", "/v2/health/ready"}
+CONSOLE_OPEN = {"/console/login", "/console/static"}
+"""The web console's login page and static files: open, so a browser can log in (checked in
+test_the_console_opens_only_its_login_page_and_static_files)."""
 WRONG = [
     {"x-goog-api-key": "wrong"},
     {"authorization": "Bearer wrong"},
@@ -96,11 +99,13 @@ def routes(entries: Iterable[Any], prefix: str = "") -> Iterator[tuple[str, set[
 
 
 def registered(state: ServerState) -> list[tuple[str, str]]:
-    """(method, path) for every route the app registers, path parameters filled in."""
+    """(method, path) for every route the app registers, path parameters filled in (but the
+    console's open login page and static files)."""
     walked = []
     for template, methods in routes(fastapi_app(create_app(state.settings, state=state)).routes):
         path = re.sub(r"\{(\w+)(?::\w+)?\}", lambda m: PLACEHOLDERS.get(m[1], "x"), template)
-        walked.extend((method, path) for method in sorted(methods))
+        if path not in CONSOLE_OPEN:
+            walked.extend((method, path) for method in sorted(methods))
     assert len(walked) > 20, walked  # the walk found the routes, not an empty shell
     return walked
 
@@ -178,6 +183,27 @@ def test_paths_no_route_answers_are_closed_too(state: ServerState) -> None:
     responses = requests_to(state, [{"method": "GET", "url": p} for p in paths])
     for path, response in zip(paths, responses, strict=True):
         assert_refused_in_its_own_format("GET", path, response)
+
+
+def test_the_console_opens_only_its_login_page_and_static_files(state: ServerState) -> None:
+    walked = {p for _, p in registered(state)}
+    assert {"/console/try", "/console/models", "/console/cloud", "/console/server"} <= walked
+    page = {"headers": {"accept": "text/html"}}
+    login, style, script, browsing, outside = requests_to(
+        state,
+        [
+            {"method": "GET", "url": "/console/login", **page},
+            {"method": "GET", "url": "/console/static/console.css"},
+            {"method": "GET", "url": "/console/static/try.js"},
+            {"method": "GET", "url": "/console/models", **page},
+            {"method": "GET", "url": "/console/static/../../v1/models"},
+        ],
+    )
+    assert login.status_code == 200 and 'name="key"' in login.text
+    assert style.status_code == script.status_code == 200
+    # A browser without a session is sent to the login page, not shown the console.
+    assert browsing.status_code == 303 and browsing.headers["location"] == "/console/login"
+    assert outside.status_code in (401, 404)
 
 
 def test_health_and_readiness_stay_open(state: ServerState) -> None:

@@ -10,7 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from localvision.errors import InvalidParameterError, ModelNotFoundError, RegistryError
+from localvision.errors import (
+    AliasMovedError,
+    InvalidParameterError,
+    ModelNotFoundError,
+    RegistryError,
+)
 from localvision.registry import Registry
 
 
@@ -60,6 +65,28 @@ def test_rollback_walks_back_through_history(tmp_path: Path, artifact: Path) -> 
     assert registry.rollback("m").version == 1
     with pytest.raises(InvalidParameterError, match="no earlier version"):
         registry.rollback("m")
+
+
+def test_alias_moves_compare_and_set_across_registry_handles(
+    tmp_path: Path, artifact: Path
+) -> None:
+    """Two handles (two processes, two console tabs) moving an alias from the same view: the
+    second is refused with what it is now, and nothing it asked for happens."""
+    mine, theirs = Registry(tmp_path), Registry(tmp_path)
+    for _ in range(3):
+        mine.add("m", artifact, format_name="onnx")
+    mine.set_alias("m", 1, "production", expected=None)  # created from "no alias"
+    theirs.set_alias("m", 2, "production", expected=1)  # theirs wins from the same view...
+    with pytest.raises(AliasMovedError, match="at version 2, not version 1") as moved:
+        mine.set_alias("m", 3, "production", expected=1)  # ...so mine is refused
+    assert (moved.value.expected, moved.value.now, moved.value.status) == (1, 2, 409)
+    assert mine.get("m@production").version == 2
+    with pytest.raises(AliasMovedError, match="not no version"):
+        mine.set_alias("m", 3, "production", expected=None)
+    with pytest.raises(AliasMovedError):
+        mine.rollback("m", "production", expected=3)
+    assert mine.get("m@production").version == 2  # the refused rollback changed nothing
+    assert mine.rollback("m", "production", expected=2).version == 1
 
 
 def test_remove_deletes_unused_artifacts_only(tmp_path: Path, artifact: Path) -> None:

@@ -4,6 +4,6 @@ SQLite under the data home holds the entries; artifacts are stored once, content
 their SHA-256. See :class:`Registry`.
 """
 
-from .store import ModelVersion, Registry, parse_ref
+from .store import ANY_VERSION, ModelVersion, Registry, parse_ref
 
-__all__ = ["ModelVersion", "Registry", "parse_ref"]
+__all__ = ["ANY_VERSION", "ModelVersion", "Registry", "parse_ref"]

@@ -33,11 +33,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import InvalidParameterError, ModelNotFoundError, RegistryError
+from ..errors import AliasMovedError, InvalidParameterError, ModelNotFoundError, RegistryError
 from ..files import sha256_file
 from ..sqlite_schema import Schema
 
-__all__ = ["ModelVersion", "Registry", "parse_ref"]
+__all__ = ["ANY_VERSION", "ModelVersion", "Registry", "parse_ref"]
+
+ANY_VERSION: Any = object()
+"""``expected`` for :meth:`Registry.set_alias` and :meth:`Registry.rollback`: no check."""
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _TEMP_MAX_AGE_S = 3600
@@ -263,14 +266,23 @@ class Registry:
             temp.unlink(missing_ok=True)
         return self.get(f"{name}@{version}")
 
-    def set_alias(self, name: str, version: int, alias: str) -> None:
-        """Point ``alias`` of ``name`` at ``version`` (remembered for :meth:`rollback`)."""
+    def set_alias(
+        self, name: str, version: int, alias: str, *, expected: int | None = ANY_VERSION
+    ) -> None:
+        """Point ``alias`` of ``name`` at ``version`` (remembered for :meth:`rollback`).
+
+        ``expected``: the version the caller saw the alias at (None: no such alias); when it
+        points elsewhere now, :class:`~localvision.errors.AliasMovedError` and nothing changes.
+        The check and the move are one transaction, so of two processes moving the same alias
+        from the same view, exactly one wins.
+        """
         if alias.isdigit() or not _NAME.match(alias):
             raise InvalidParameterError(
                 f"{alias!r} is not a valid alias.", hint="Use a name such as production."
             )
         with self._connect(write=True) as db:
             self._require_version(db, name, version)
+            self._check_expected(db, name, alias, expected)
             now = time.time()
             db.execute(
                 "INSERT INTO aliases (model, alias, version, updated) VALUES (?, ?, ?, ?) "
@@ -283,9 +295,13 @@ class Registry:
                 (name, alias, version, now),
             )
 
-    def rollback(self, name: str, alias: str = "production") -> ModelVersion:
-        """Move ``alias`` back to the version it pointed at before its last change."""
+    def rollback(
+        self, name: str, alias: str = "production", *, expected: int | None = ANY_VERSION
+    ) -> ModelVersion:
+        """Move ``alias`` back to the version it pointed at before its last change
+        (``expected`` as for :meth:`set_alias`)."""
         with self._connect(write=True) as db:
+            self._check_expected(db, name, alias, expected)
             history = db.execute(
                 "SELECT version FROM alias_history WHERE model = ? AND alias = ? "
                 "ORDER BY changed DESC, rowid DESC",
@@ -325,6 +341,19 @@ class Registry:
                 db.execute("DELETE FROM versions WHERE model = ? AND version = ?", (name, version))
                 db.execute("DELETE FROM aliases WHERE model = ? AND version = ?", (name, version))
             self._remove_orphans(db)
+
+    @staticmethod
+    def _check_expected(
+        db: sqlite3.Connection, name: str, alias: str, expected: int | None
+    ) -> None:
+        if expected is ANY_VERSION:
+            return
+        row = db.execute(
+            "SELECT version FROM aliases WHERE model = ? AND alias = ?", (name, alias)
+        ).fetchone()
+        now = None if row is None else int(row[0])
+        if now != expected:
+            raise AliasMovedError(name, alias, expected=expected, now=now)
 
     # ------------------------------------------------------------------ reading
 
