@@ -14,8 +14,15 @@ from PIL import Image
 from localvision.config import Settings
 
 from .builders import COLOUR_LABELS, colour_classifier_onnx
+from .storage_stand_ins import (  # noqa: F401  (the object-store stand-ins, session-wide)
+    azure_blob_stand_in,
+    file_stand_in,
+    gcs_stand_in,
+    s3_stand_in,
+)
 
 if TYPE_CHECKING:
+    from .ray_cluster import RayCluster
     from .servers import LiveServer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -117,3 +124,13 @@ def mobilenet_server(models_dir: Path, isolated_home: Path) -> Iterator[LiveServ
     )
     with live_server(settings) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def ray_cluster() -> Iterator[RayCluster]:
+    """One local Ray (2 CPUs, Serve's proxy on 127.0.0.1) for every test marked ``ray``."""
+    pytest.importorskip("ray", reason="the ray extra runs batch and serve on Ray")
+    from .ray_cluster import local_ray
+
+    with local_ray() as cluster:
+        yield cluster

@@ -34,6 +34,8 @@ already catch ``FileNotFoundError`` or ``ValueError`` keep working::
     ├── RequestTimeoutError (TimeoutError)                  504
     ├── MissingDependencyError (ImportError)                500
     ├── RegistryError                                       500
+    │   └── AliasMovedError                                 409
+    ├── RayUnavailableError (ConnectionError)               503
     ├── StorageError                                        502
     │   ├── StorageNotFoundError (FileNotFoundError)        404
     │   ├── StorageAccessDeniedError (PermissionError)      403
@@ -45,6 +47,7 @@ already catch ``FileNotFoundError`` or ``ValueError`` keep working::
 from __future__ import annotations
 
 __all__ = [
+    "AliasMovedError",
     "AuthenticationError",
     "ChecksumMismatchError",
     "ConfigError",
@@ -66,6 +69,7 @@ __all__ = [
     "ModelNotFoundError",
     "OverloadedError",
     "ProviderError",
+    "RayUnavailableError",
     "RegistryError",
     "RequestTimeoutError",
     "RequestTooLargeError",
@@ -268,6 +272,32 @@ class RegistryError(LocalVisionError):
     """The model registry is locked, corrupt, or newer than this version understands."""
 
     code = "registry_error"
+
+
+class RayUnavailableError(LocalVisionError, ConnectionError):
+    """The Ray cluster named cannot be reached, or Ray refused to start."""
+
+    status = 503
+    code = "ray_unavailable"
+
+
+class AliasMovedError(RegistryError):
+    """An alias moved between when the caller looked at it and when it asked to move it."""
+
+    status = 409
+    code = "alias_moved"
+
+    def __init__(self, name: str, alias: str, *, expected: int | None, now: int | None) -> None:
+        def shown(version: int | None) -> str:
+            return "no version" if version is None else f"version {version}"
+
+        super().__init__(
+            f"{name}@{alias} is at {shown(now)}, not {shown(expected)} as expected: "
+            "someone else moved it. Nothing was changed.",
+            hint="Look at the registry again and retry if the move is still wanted.",
+        )
+        self.expected = expected
+        self.now = now
 
 
 class StorageError(LocalVisionError):

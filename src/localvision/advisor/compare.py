@@ -163,9 +163,7 @@ def _models(
             if feature in BUILTIN_FEATURES:
                 continue
             name = names.get(feature.value) or settings.features.get(feature.value)
-            out[feature] = (
-                resolve_model(name, settings) if name else _only_model(feature, settings)
-            )
+            out[feature] = resolve_model(name, settings) if name else _only_model(feature, settings)
     except BaseException:
         for model in out.values():
             model.close()

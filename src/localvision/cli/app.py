@@ -25,7 +25,9 @@ from ..tasks.crop_hints import check_aspect_ratios
 from ..tasks.faces import faces_available
 from ..types import AnnotateRequest, AnnotateResult, Feature, FeatureRequest
 from . import audit as audit_cli
+from . import batch as batch_cli
 from . import compare as compare_cli
+from . import deploy as deploy_cli
 from . import models as models_cli
 from . import serve as serve_cli
 from . import training as training_cli
@@ -44,6 +46,7 @@ from .options import (
     load_settings,
 )
 from .output import ResultPrinter, consume, progress
+from .ray_option import RayOptionCommand
 from .typer_app import CommandGroup
 
 __all__ = ["app", "main"]
@@ -57,11 +60,13 @@ app = CommandGroup(
 )
 app.add_typer(models_cli.app, name="models")
 app.add_typer(serve_cli.keys_app, name="keys")
-app.command()(serve_cli.serve)
+app.add_typer(deploy_cli.app, name="deploy")
+app.command(cls=RayOptionCommand)(serve_cli.serve)  # serve --ray: on Ray Serve
 app.command("train")(training_cli.train_command)
 app.command("eval")(training_cli.eval_command)
 app.command("compare")(compare_cli.compare_command)
 app.command("audit")(audit_cli.audit_command)
+app.command("batch", cls=RayOptionCommand)(batch_cli.batch_command)
 
 Images = Annotated[
     list[str],

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import signal
 import sys
@@ -12,17 +11,16 @@ from typing import Annotated
 import typer
 
 from ..config import ModelConfig, RouterSettings, Settings
-from ..errors import ConfigError, InvalidParameterError
+from ..errors import InvalidParameterError, LocalVisionError
 from ..server.auth import hash_key
-from .errors import reported
+from ..server.exposure import check_exposure
+from .errors import EXIT_UNUSABLE, reported
 from .options import ConfigFile, load_settings
 from .typer_app import CommandGroup
 
 __all__ = ["keys_app", "serve"]
 
-keys_app = CommandGroup(
-    help="Make API keys for server.api_keys.", no_args_is_help=True
-)
+keys_app = CommandGroup(help="Make API keys for server.api_keys.", no_args_is_help=True)
 
 
 def serve(
@@ -39,7 +37,11 @@ def serve(
     model: Annotated[
         list[str] | None,
         typer.Option(
-            "--model", "-m", help="Serve a model: NAME=PATH (repeatable).", metavar="NAME=PATH"
+            "--model",
+            "-m",
+            help="Serve a model: NAME=PATH, or NAME=URI of a pushed version "
+            "(s3://bucket/models/pets/3/: downloaded once, verified, cached) (repeatable).",
+            metavar="NAME=PATH|URI",
         ),
     ] = None,
     labels_model: Annotated[
@@ -58,10 +60,35 @@ def serve(
             "--local-only", help="Deny egress and ignore [cloud.router]: every answer is local."
         ),
     ] = False,
+    offline: Annotated[
+        bool,
+        typer.Option(
+            "--offline",
+            help="Never touch the network for models given by URI: the cache only "
+            "([storage] offline).",
+        ),
+    ] = False,
+    ray: Annotated[
+        str | None,
+        typer.Option(
+            "--ray",
+            metavar="[ADDRESS]",
+            help="Serve the same app on Ray Serve: alone, [ray] address or a local Ray; or "
+            "'auto', 'ray://HOST:10001' (gRPC stays on the plain server; see docs/scale.md).",
+        ),
+    ] = None,
+    replicas: Annotated[
+        int | None,
+        typer.Option("--replicas", min=1, help="Ray Serve replicas (default: [ray] num_replicas)."),
+    ] = None,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
     config: ConfigFile = None,
 ) -> None:
     """Serve Google Cloud Vision-, AWS Rekognition- and Open Inference Protocol-compatible APIs.
+
+    The server listens at once and loads its models meanwhile: /healthz answers 200 from the
+    start, /readyz 200 once every model is in (503 with the reason before). A model that
+    cannot be served (checksum mismatch, corrupt file) stops the server with exit status 2.
 
     Example: localvision serve --model mobilenet=mobilenet_v2_1.0_224_quant.tflite
     """
@@ -79,17 +106,22 @@ def serve(
             {"labels": labels_model, "objects": objects_model},
             insecure,
             local_only=local_only,
+            offline=offline,
         )
-        _check_exposure(settings)
+        check_exposure(settings)  # the rule deploy render applies too
+        if ray is not None:  # the same app as a Ray Serve deployment (localvision.scale)
+            from ..scale.ray_serve import serve_on_ray
+
+            raise typer.Exit(serve_on_ray(settings, ray, replicas=replicas))
         state = ServerState(settings)
+        state.check()  # a missing file or an unknown name fails now, before listening
         # The connection limits of [server] (max_connections, read_timeout_s, keep_alive_s)
         # and a shutdown that stops gRPC together with HTTP come with the server built here.
-        runner = build_server(settings, state=state)
-        state.start()
+        runner = build_server(settings, state=state, load_in_background=True)
     server = settings.server
     print(
-        f"localvision serving on http://{server.host}:{server.port} "
-        f"(models: {', '.join(state.models) or 'none'})",
+        f"localvision listening on http://{server.host}:{server.port}; loading models: "
+        f"{', '.join(settings.models) or 'none'} (/readyz answers 200 once they are in)",
         file=sys.stderr,
     )
     # uvicorn shuts down gracefully on SIGTERM, then re-raises the signal to whatever handler
@@ -101,6 +133,11 @@ def serve(
         pass
     finally:
         state.close()
+    if runner.load_failure is not None:  # a model that must not be served stopped the server
+        failure = runner.load_failure
+        detail = failure if isinstance(failure, LocalVisionError) else repr(failure)
+        print(f"error: refusing to serve: {detail}", file=sys.stderr)
+        raise typer.Exit(EXIT_UNUSABLE)
     if not runner.started:  # the port was taken, or the app failed to start
         raise typer.Exit(3)  # uvicorn's own exit status for a failed start
 
@@ -123,16 +160,20 @@ def _server_settings(
     insecure: bool,
     *,
     local_only: bool = False,
+    offline: bool = False,
 ) -> Settings:
     configured = dict(settings.models)
     for item in models or []:
         name, sep, path = item.partition("=")
         if not sep or not name.strip() or not path.strip():
             raise InvalidParameterError(
-                f"--model takes NAME=PATH; got {item!r}.",
+                f"--model takes NAME=PATH or NAME=URI; got {item!r}.",
                 hint="For example: --model cats=cats.onnx",
             )
-        configured[name.strip()] = ModelConfig(path=str(Path(path.strip()).expanduser()))
+        where = path.strip()
+        if "://" not in where:  # a URI (s3://, file://) is no path to expand
+            where = str(Path(where).expanduser())
+        configured[name.strip()] = ModelConfig(path=where)
     features = dict(settings.features)
     features.update({feature: name for feature, name in feature_models.items() if name})
     listen = {"host": host, "port": port, "grpc_port": grpc_port}
@@ -143,31 +184,18 @@ def _server_settings(
     cloud = settings.cloud
     if local_only:  # nothing may leave, so no route, shadow or burst may name a provider
         cloud = cloud.model_copy(update={"egress": "deny", "router": RouterSettings()})
+    storage = settings.storage
+    if offline:
+        storage = storage.model_copy(update={"offline": True})
     return settings.model_copy(
-        update={"models": configured, "features": features, "server": server, "cloud": cloud}
+        update={
+            "models": configured,
+            "features": features,
+            "server": server,
+            "cloud": cloud,
+            "storage": storage,
+        }
     )
-
-
-def _check_exposure(settings: Settings) -> None:
-    server = settings.server
-    if _is_loopback(server.host) or server.insecure:
-        return
-    if not server.api_keys or not server.aws_credentials:
-        raise ConfigError(
-            f"Refusing to listen on {server.host} without credentials for every route: anyone "
-            "who can reach it could use it.",
-            hint="Set server.api_keys and server.aws_credentials in localvision.toml, "
-            "or pass --insecure.",
-        )
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _configure_logging(level: str) -> None:

@@ -48,9 +48,7 @@ class CommandGroup(typer.Typer):
         kwargs.setdefault("rich_markup_mode", None)
         super().__init__(**kwargs)
 
-    def command(
-        self, name: str | None = None, **kwargs: Any
-    ) -> Callable[[F], F]:
+    def command(self, name: str | None = None, **kwargs: Any) -> Callable[[F], F]:
         kwargs.setdefault("cls", PlainUsageCommand)
         register: Callable[[F], F] = super().command(name, **kwargs)
         return register

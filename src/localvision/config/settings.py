@@ -16,14 +16,20 @@ Example ``localvision.toml``::
     [models.mobilenet]
     path = "models/mobilenet_v2_1.0_224_quant.tflite"
 
+    [models.pets]
+    path = "s3://models/pets/3/"    # a storage URI: cached under the home, checksum verified
+
     [features]
     labels = "mobilenet"
-"""
 
+    [storage]                       # see localvision.config.storage
+    allow = ["s3://photos"]
+"""
 
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -34,10 +40,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from ..errors import ConfigError
 from .checked import Checked, failed_check, message_of
 from .cloud import CloudSettings
+from .ray import RaySettings
+from .storage import StorageSettings
 
 __all__ = ["CONFIG_FILE_NAME", "ModelConfig", "ServerSettings", "Settings", "default_home"]
 
 CONFIG_FILE_NAME = "localvision.toml"
+_SECTIONS = ("models", "features", "server", "cloud", "storage", "ray")
+"""Settings that are tables, not scalars: no ``LOCALVISION_*`` variable sets them whole."""
+_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 
 def default_home(environ: Mapping[str, str] | None = None) -> Path:
@@ -52,7 +63,11 @@ class ModelConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    path: str
+    path: str = Field(
+        description="The model file (relative to the config file), or a storage URI of a "
+        "version folder that 'localvision models push' wrote (s3://bucket/models/pets/3/): "
+        "downloaded once into the cache, verified, its card and labels from its manifest."
+    )
     labels: str | None = None
     card: dict[str, Any] = Field(default_factory=dict)
 
@@ -91,6 +106,14 @@ class ServerSettings(BaseModel):
         default_factory=list,
         description="Accepted API keys, as 'sha256:<hex>': every route but health and readiness "
         "(the AWS route too, unless aws_credentials is set).",
+    )
+    read_only_keys: list[str] = Field(
+        default_factory=list,
+        description="API keys (as 'sha256:<hex>', listed in api_keys too) whose console "
+        "sessions may look but not promote or roll back models.",
+    )
+    console_session_s: float = Field(
+        8 * 3600.0, gt=0, description="How long a web console login lasts before it expires."
     )
     aws_credentials: dict[str, str] = Field(
         default_factory=dict, description="Access key id -> secret key, for SigV4 on the AWS route."
@@ -144,6 +167,8 @@ class Settings(Checked):
     features: dict[str, str] = Field(default_factory=dict)
     server: ServerSettings = Field(default_factory=ServerSettings)
     cloud: CloudSettings = Field(default_factory=CloudSettings)
+    storage: StorageSettings = Field(default_factory=StorageSettings)
+    ray: RaySettings = Field(default_factory=RaySettings)
 
     @field_validator("providers", mode="before")
     @classmethod
@@ -178,7 +203,7 @@ class Settings(Checked):
         data.setdefault("home", str(default_home(env)))
         for name in cls.model_fields:
             key = f"LOCALVISION_{name.upper()}"
-            if key in env and name not in ("models", "features", "server", "cloud"):
+            if key in env and name not in _SECTIONS:
                 data[name] = env[key]
         data.update({k: v for k, v in overrides.items() if v is not None})
         try:
@@ -223,10 +248,14 @@ def _read_toml(file: Path) -> dict[str, Any]:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"Config file {file} is not valid TOML: {exc}.") from exc
     base = file.parent
-    # Relative model paths in a config file are relative to that file, not to the cwd.
+    # Relative model paths in a config file are relative to that file, not to the cwd; a URI
+    # (s3://bucket/models/pets/3/) is no path at all and stays as written.
     for model in data.get("models", {}).values():
         if isinstance(model, dict):
             for key in ("path", "labels"):
-                if isinstance(model.get(key), str) and not Path(model[key]).is_absolute():
-                    model[key] = str(base / model[key])
+                value = model.get(key)
+                if not isinstance(value, str) or _URI.match(value):
+                    continue
+                if not Path(value).is_absolute():
+                    model[key] = str(base / value)
     return data
