@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -16,7 +17,7 @@ import pytest
 
 from localvision.errors import ChecksumMismatchError, StorageError, StorageUnavailableError
 from localvision.registry import Registry
-from localvision.storage import PushResult, fetch_model, pull, push
+from localvision.storage import PushResult, fetch_model, parse_uri, pull, push
 from localvision.storage.cache import StorageCache
 
 from ..storage_stand_ins import StandIn, closed_endpoint, put_object
@@ -250,3 +251,30 @@ def test_two_processes_fetching_at_once_share_one_download(
     assert len(paths) == 1
     assert Path(paths.pop()).read_bytes() == big.read_bytes()
     assert cached_files(home) == [f"{result.manifest.sha256}.onnx"]
+
+
+def test_a_local_folder_refilled_with_a_new_version_is_not_served_from_the_cache(
+    file_stand_in: StandIn, tmp_path: Path, colour_model_path: Path
+) -> None:
+    """KServe's storage initializer copies each rollout's version folder to the same
+    /mnt/models: the same file:// URI then holds another model, and that one is served."""
+    registry, _ = colours_registry(tmp_path / "publisher", colour_model_path)
+    newer = tmp_path / "newer.onnx"
+    newer.write_bytes(colour_model_path.read_bytes() + b"\0")  # ONNX ignores trailing bytes
+    registry.add("colours", newer, format_name="onnx", card=CARD)
+    root = file_stand_in.folder("kserve")
+    push(registry, "colours@1", root, environ=file_stand_in.env)
+    push(registry, "colours@2", root, environ=file_stand_in.env)
+    published = Path(parse_uri(root).key) / "colours"
+    mounted = tmp_path / "mnt" / "models"
+    home = tmp_path / "server-home"
+
+    shutil.copytree(published / "1", mounted)
+    first = fetch_model(mounted.as_uri(), home)
+    assert first.manifest.version == 1
+
+    shutil.rmtree(mounted)
+    shutil.copytree(published / "2", mounted)  # the rollout to version 2
+    second = fetch_model(mounted.as_uri(), home)
+    assert second.manifest.version == 2 and not second.from_cache
+    assert second.path.read_bytes() == newer.read_bytes()

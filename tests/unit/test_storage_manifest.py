@@ -82,6 +82,8 @@ def test_a_newer_format_says_to_upgrade() -> None:
         ({"labels": "cat"}, "labels"),
         ({"labels": [1, 2]}, "labels"),
         ({"card": []}, "card"),
+        # a card pointing at a file of the reading machine would leak it as labels
+        ({"card": {"labels_file": "/etc/localvision/localvision.toml"}}, "labels_file"),
         ({"license": 5}, "license"),
     ],
 )

@@ -8,7 +8,8 @@ Layout under ``<home>/cache/storage/``::
     index.json                 URI -> the version folder it resolved to, and its manifest
 
 A version folder never changes (push refuses to overwrite one), so a URI that named a version
-folder and is in the index starts from the cache without touching the network. A model folder
+folder and is in the index starts from the cache without touching the network (``file://``
+folders excepted: their manifest is read each time, see :attr:`CacheHit.pinned`). A model folder
 (``URI/NAME``: its newest version) is resolved again each time; when the store cannot be
 reached the version last resolved is used, with a warning saying so. ``offline`` never touches
 the network. Two processes fetching the same model take turns on its lock: the second finds
@@ -60,8 +61,13 @@ class CacheHit:
 
     @property
     def pinned(self) -> bool:
-        """Whether the URI named the version folder itself, whose content never changes."""
-        return self.uri == self.version_folder
+        """Whether the URI named the version folder itself, whose content never changes.
+
+        Not for ``file://``: a folder on this machine may be a volume filled afresh at each
+        rollout (KServe's storage initializer copies each new version to the same
+        ``/mnt/models``), and reading its manifest again costs nothing.
+        """
+        return self.uri == self.version_folder and not self.uri.startswith("file://")
 
 
 class StorageCache:

@@ -83,6 +83,13 @@ class Manifest:
                 f"{MANIFEST_FORMAT}.",
                 hint="Upgrade localvision (pip install -U localvision) to read it.",
             )
+        card = _field(data, "card", dict, source)
+        if "labels_file" in card:  # a path on the machine that reads it: never from a bucket
+            raise _malformed(
+                source,
+                "its card names a labels_file, a path on the machine that would load it; a "
+                "pushed card carries its labels itself",
+            )
         return cls(
             name=_field(data, "name", str, source),
             version=_field(data, "version", int, source),
@@ -90,7 +97,7 @@ class Manifest:
             sha256=_sha256(_field(data, "sha256", str, source), source),
             size=_field(data, "size", int, source),
             format=_field(data, "format", str, source),
-            card=_field(data, "card", dict, source),
+            card=card,
             labels=_labels(data.get("labels"), source),
             lineage=_field(data, "lineage", dict, source),
             metrics=_field(data, "metrics", dict, source),
