@@ -239,7 +239,8 @@ def test_lambda_dockerfile_passes_hadolint_and_bakes_model_and_config(
     assert not any(u.split(":")[0] in ("root", "0") for u in of(final, "USER"))
     copies = of(final, "COPY")
     assert "models/ /var/task/models/" in copies
-    assert "localvision.toml /var/task/localvision.toml" in copies
+    # 0600 in the build context, and Lambda's user is not its owner: readable in the image
+    assert "--chmod=0444 localvision.toml /var/task/localvision.toml" in copies
     for instruction in final:
         assert not COMPILERS.search(instruction["value"]), instruction
     env = " ".join(of(final, "ENV"))

@@ -139,6 +139,8 @@ def test_kserve_fetches_one_storage_uri() -> None:
         InvalidParameterError, "kserve", models=two
     )
     assert "needs a model" in refused(InvalidParameterError, "kserve", models=())
+    folder = (ModelSource("cats", uri="gs://models/cats/"),)  # every version would be copied
+    assert "a model folder" in refused(InvalidParameterError, "kserve", models=folder)
 
 
 def test_config_models_the_container_cannot_reach_are_refused(tmp_path: Path) -> None:

@@ -165,6 +165,15 @@ def _check_models(request: DeployRequest) -> None:
                 f"{uris} models here come from storage.",
                 hint="Render one InferenceService per model (--name), or bake the others.",
             )
+        for model in request.models:
+            last = (model.uri or "").rstrip("/").rsplit("/", 1)[-1]
+            if model.uri is not None and not last.isdigit():
+                raise InvalidParameterError(
+                    f"Model {model.name!r} is at {model.uri}, a model folder: KServe's storage "
+                    "initializer would copy every version in it.",
+                    hint=f"Name one version folder, e.g. --model {model.name}="
+                    f"{model.uri.rstrip('/')}/3 (what localvision models push printed).",
+                )
 
 
 def _check_listening(request: DeployRequest) -> None:

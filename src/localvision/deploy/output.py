@@ -54,9 +54,10 @@ class RenderedFiles:
         _remove_empty_parents(out, earlier)
         for path, text in self.texts.items():
             with atomic_path(out / path) as tmp:
-                tmp.write_text(text, encoding="utf-8")
-                if path in self.private:
+                if path in self.private:  # created private, never readable by others
+                    tmp.touch(mode=0o600)
                     tmp.chmod(0o600)
+                tmp.write_text(text, encoding="utf-8")
         for path, source in self.copies.items():
             with atomic_path(out / path) as tmp:
                 shutil.copyfile(source, tmp)
