@@ -354,6 +354,8 @@ def test_kubernetes_objects_validate_strictly(
     assert objects["PodDisruptionBudget"]["spec"]["selector"]["matchLabels"] == selector
     assert objects["Service"]["spec"]["selector"] == selector
     assert objects["Service"]["spec"]["ports"][0]["targetPort"] == "http"
+    # console logins live in one pod's memory: a client keeps to its pod
+    assert objects["Service"]["spec"]["sessionAffinity"] == "ClientIP"
 
 
 def test_kubernetes_gpu_asks_for_one(tmp_path: Path, config_file: Path) -> None:
@@ -463,6 +465,7 @@ def test_cloud_run_service(tmp_path: Path, config_file: Path, gpu: bool, with_co
     assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
     annotations = template["metadata"]["annotations"]
     assert annotations["autoscaling.knative.dev/minScale"] == "2"
+    assert annotations["run.googleapis.com/sessionAffinity"] == "true"
     if gpu:
         assert container["resources"]["limits"]["nvidia.com/gpu"] == "1"
         assert annotations["run.googleapis.com/cpu-throttling"] == "false"

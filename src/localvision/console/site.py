@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import ipaddress
 import time
+import urllib.parse
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -47,6 +49,21 @@ SECURITY_HEADERS = {
 
 
 Handler = Callable[[Request], Awaitable[Response]]
+
+
+class ForeignOriginError(AuthenticationError):
+    """A console request another site's page made a browser send (see
+    :meth:`Site.check_origin`)."""
+
+    status = 403
+    code = "foreign_origin"
+
+
+def _is_loopback(name: str) -> bool:
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
 
 
 class Visitor:
@@ -117,6 +134,7 @@ class Site:
                 request.state.protocol = "console"
                 request.state.operation = operation
                 try:
+                    self.check_origin(request)
                     return await handler(request)
                 except LocalVisionError as exc:
                     message = exc.message + (f" {exc.hint}" if exc.hint else "")
@@ -144,6 +162,32 @@ class Site:
             return Visitor(session)
         token, session = self.sessions.start(None, read_only=False)
         return Visitor(session, token)
+
+    def check_origin(self, request: Request) -> None:
+        """Refuse requests a page of another site made a browser send.
+
+        A form posted from another origin is refused whatever its cookies (the CSRF token and
+        SameSite=Strict already stop it; this says so plainly). And a console open to all (no
+        API keys, listening on loopback) answers only loopback host names: otherwise a page
+        whose own host name is rebound to 127.0.0.1 (DNS rebinding) would be same-origin with
+        it, get a session and its CSRF token, and promote models.
+        """
+        host = request.headers.get("host", "")
+        origin = request.headers.get("origin")
+        posted = request.method not in ("GET", "HEAD") and origin not in (None, "null")
+        if posted and urllib.parse.urlsplit(origin).netloc.lower() != host.lower():
+            raise ForeignOriginError(
+                f"This form came from {origin}, not from this console ({host})."
+            )
+        if self.login_required or self.backend.settings.server.insecure:
+            return
+        name = urllib.parse.urlsplit(f"//{host}").hostname or ""
+        if not (name == "localhost" or name.endswith(".localhost") or _is_loopback(name)):
+            raise ForeignOriginError(
+                f"This console has no API keys, so it answers only on loopback names "
+                f"(localhost, 127.0.0.1, [::1]); this request named {host!r}.",
+                hint="Open it as http://localhost:PORT/console, or set server.api_keys.",
+            )
 
     @staticmethod
     def url(request: Request, path: str = "") -> str:

@@ -69,6 +69,11 @@ def service(plan: Plan) -> dict[str, Any]:
         "autoscaling.knative.dev/maxScale": str(request.max_replicas),
         "run.googleapis.com/startup-cpu-boost": Note("More CPU while the models load.", "true"),
         "run.googleapis.com/execution-environment": "gen2",
+        "run.googleapis.com/sessionAffinity": Note(
+            "A browser keeps to one instance: web console logins live in the instance that "
+            "made them.",
+            "true",
+        ),
     }
     if gpu:
         annotations["run.googleapis.com/cpu-throttling"] = Note(

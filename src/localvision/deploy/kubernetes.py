@@ -292,7 +292,16 @@ def service(plan: Plan) -> dict[str, Any]:
         "apiVersion": "v1",
         "kind": "Service",
         "metadata": {"name": plan.request.name, "labels": labels(plan)},
-        "spec": {"type": "ClusterIP", "selector": _selector(plan), "ports": ports},
+        "spec": {
+            "type": "ClusterIP",
+            "selector": _selector(plan),
+            "ports": ports,
+            "sessionAffinity": Note(
+                "A client keeps to one pod: web console logins live in the pod that made them. "
+                "Behind an Ingress, turn on its own cookie affinity for /console as well.",
+                "ClientIP",
+            ),
+        },
     }
 
 
