@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+import anyio
 from prometheus_client import CollectorRegistry
 
 from ..api import engine_for
@@ -136,8 +137,8 @@ class ServerConsoleBackend(ConsoleBackend):
             results: list[AnnotateResult] = await state.batcher.submit(
                 list(requests), run=engine.annotate
             )
-        finally:
-            engine.close()
+        finally:  # closing waits for the engine's threads: not on the event loop
+            await anyio.to_thread.run_sync(engine.close)
         for asked, result in zip(requests, results, strict=True):
             outcome = "ok" if result.error is None else type(result.error).__name__
             for wanted in asked.features:
