@@ -156,7 +156,13 @@ def resolve_model(name_or_path: str, settings: Settings, **overrides: Any) -> Mo
         labels = overrides.pop("labels", None) or configured.labels
         if _is_uri(configured.path):
             return _from_storage(
-                configured.path, settings, card=card, labels=labels, name=name_or_path, **overrides
+                configured.path,
+                settings,
+                card=card,
+                labels=labels,
+                name=name_or_path,
+                sha256=configured.sha256,
+                **overrides,
             )
         return _load_model(
             configured.path,
@@ -226,12 +232,14 @@ def _from_storage(
     card: Mapping[str, Any] | None = None,
     labels: Any = None,
     name: str | None = None,
+    sha256: str | None = None,
     **overrides: Any,
 ) -> Model:
-    """The model pushed at ``uri``: fetched into the cache (or found there), then loaded."""
+    """The model pushed at ``uri``: fetched into the cache (or found there), then loaded;
+    ``sha256`` (a configured model's pin) must be what its manifest says."""
     from .storage import fetch_model
 
-    cached = fetch_model(uri, settings.home, offline=settings.storage.offline)
+    cached = fetch_model(uri, settings.home, offline=settings.storage.offline, sha256=sha256)
     manifest = cached.manifest
     log.info(
         "model %s: %s version %s from %s (%s)",

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from localvision.api import resolve_model
+from localvision.config import ModelConfig, Settings
 from localvision.errors import ChecksumMismatchError, StorageError, StorageUnavailableError
 from localvision.registry import Registry
 from localvision.storage import PushResult, fetch_model, parse_uri, pull, push
@@ -278,3 +280,40 @@ def test_a_local_folder_refilled_with_a_new_version_is_not_served_from_the_cache
     second = fetch_model(mounted.as_uri(), home)
     assert second.manifest.version == 2 and not second.from_cache
     assert second.path.read_bytes() == newer.read_bytes()
+
+
+def test_a_pinned_sha256_refuses_another_model_before_downloading_it(
+    s3_stand_in: StandIn, tmp_path: Path, colour_model_path: Path
+) -> None:
+    """Whoever may write the bucket may rewrite the manifest with the model; a pin kept in the
+    serving config is out of their reach."""
+    result = pushed(s3_stand_in, tmp_path, colour_model_path, "pinned")
+    home = tmp_path / "server-home"
+    with pytest.raises(ChecksumMismatchError, match="not the pinned " + "0" * 64):
+        fetch_model(result.uri, home, environ=s3_stand_in.env, sha256="0" * 64)
+    assert cached_files(home) == []
+    pin = result.manifest.sha256
+    fetched = fetch_model(result.uri, home, environ=s3_stand_in.env, sha256=pin.upper())
+    assert fetched.manifest.sha256 == pin and not fetched.from_cache
+    # Cached now; a different pin does not take the cached copy for the pinned model.
+    with pytest.raises(ChecksumMismatchError):
+        fetch_model(result.uri, home, environ=s3_stand_in.env, sha256="1" * 64)
+
+
+def test_a_configured_models_pin_is_checked_when_it_is_served(
+    s3_stand_in: StandIn,
+    tmp_path: Path,
+    colour_model_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    result = pushed(s3_stand_in, tmp_path, colour_model_path, "configured-pin")
+    for name, value in s3_stand_in.env.items():
+        monkeypatch.setenv(name, value)
+    pinned = ModelConfig(path=result.uri, sha256="0" * 64)
+    settings = Settings(home=tmp_path / "server-home", models={"pets": pinned})
+    with pytest.raises(ChecksumMismatchError, match="pinned"):
+        resolve_model("pets", settings)
+    right = ModelConfig(path=result.uri, sha256=result.manifest.sha256)
+    model = resolve_model("pets", settings.model_copy(update={"models": {"pets": right}}))
+    model.close()
+    assert list(model.card.labels or []) == CARD["labels"]  # the pinned model, with its card

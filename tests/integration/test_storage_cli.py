@@ -55,6 +55,23 @@ def test_push_then_pull_from_the_command_line(
     assert answer["card"] == CARD and answer["lineage"]["source"] == f"{root}/colours/1"
     assert Registry(consumer).get("paints").sha256 == entry.sha256
 
+    # --sha256 pins the content beyond the manifest (which lives in the same bucket)
+    pinned_home = tmp_path / "pinned"
+    wrong = runner.invoke(
+        app,
+        ["models", "pull", f"{root}/colours", "--sha256", "0" * 64],
+        env={**store.env, "LOCALVISION_HOME": str(pinned_home)},
+    )
+    assert wrong.exit_code == 2 and "not the " + "0" * 64 in wrong.stderr
+    assert not Registry(pinned_home).has("colours")
+    right = runner.invoke(
+        app,
+        ["models", "pull", f"{root}/colours", "--sha256", entry.sha256.upper()],
+        env={**store.env, "LOCALVISION_HOME": str(pinned_home)},
+    )
+    assert right.exit_code == 0, right.stderr
+    assert Registry(pinned_home).get("colours").sha256 == entry.sha256
+
 
 def test_errors_are_one_line_with_what_to_do(
     s3_stand_in: StandIn, tmp_path: Path, colour_model_path: Path
@@ -77,12 +94,12 @@ def test_errors_are_one_line_with_what_to_do(
     )
     assert missing.exit_code == 2 and "No pushed model" in missing.stderr
 
-    with_sha = runner.invoke(
+    with_labels = runner.invoke(
         app,
-        ["models", "pull", f"{s3_stand_in.root}/nothing-here", "--sha256", "0" * 64],
+        ["models", "pull", f"{s3_stand_in.root}/nothing-here", "--labels", "labels.txt"],
         env={**s3_stand_in.env, **env},
     )
-    assert with_sha.exit_code == 2 and "do not apply to a storage URI" in with_sha.stderr
+    assert with_labels.exit_code == 2 and "does not apply to a storage URI" in with_labels.stderr
 
     bad_uri = runner.invoke(app, ["models", "push", "colours", "s3://"], env=env)
     assert bad_uri.exit_code == 2 and "no valid bucket name" in bad_uri.stderr

@@ -9,6 +9,7 @@ variables (docs/storage.md).
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
@@ -23,6 +24,8 @@ from .errors import reported
 from .options import ConfigFile, JsonFlag, load_settings
 
 __all__ = ["pull_from_storage", "push_command"]
+
+_SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 
 
 def push_command(
@@ -84,12 +87,15 @@ def pull_from_storage(
     config: Path | None,
 ) -> ModelVersion:
     """``models pull URI``: register the version a storage URI names (a version folder, or a
-    model folder for its newest version), checked against its manifest's sha256."""
-    if sha256 is not None or labels is not None:
+    model folder for its newest version), checked against its manifest's sha256 and, with
+    ``--sha256``, against that too."""
+    if labels is not None:
         raise InvalidParameterError(
-            "--sha256 and --labels do not apply to a storage URI: its manifest records the "
-            "SHA-256 (checked) and the labels.",
+            "--labels does not apply to a storage URI: its manifest records the labels.",
             hint=f"Run: localvision models pull {uri}",
         )
+    if sha256 is not None and not _SHA256.fullmatch(sha256):
+        raise InvalidParameterError(f"--sha256 takes 64 hexadecimal digits; got {sha256!r}.")
     registry = Registry(load_settings(config).home)
-    return pull(uri, registry, name=name)
+    # --sha256 pins the content beyond the manifest, which sits in the same bucket
+    return pull(uri, registry, name=name, sha256=sha256)

@@ -70,6 +70,12 @@ class ModelConfig(BaseModel):
     )
     labels: str | None = None
     card: dict[str, Any] = Field(default_factory=dict)
+    sha256: str | None = Field(
+        None,
+        pattern=r"^[0-9a-fA-F]{64}$",
+        description="For a storage URI: the model's SHA-256, pinned; a manifest naming other "
+        "bytes is refused (the manifest sits in the same bucket as the model).",
+    )
 
 
 class ServerSettings(BaseModel):

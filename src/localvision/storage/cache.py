@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import LocalVisionError, StorageUnavailableError
+from ..errors import ChecksumMismatchError, LocalVisionError, StorageUnavailableError
 from ..files import atomic_path, file_lock
 from .download import download_verified
 from .layout import resolve_version
@@ -137,6 +137,10 @@ class StorageCache:
         return data if isinstance(data, dict) else {}
 
 
+def _matches(manifest: Manifest, sha256: str) -> bool:
+    return manifest.sha256 == sha256.lower()
+
+
 def _complete(path: Path, manifest: Manifest) -> bool:
     return path.is_file() and path.stat().st_size == manifest.size
 
@@ -147,6 +151,7 @@ def fetch_model(
     *,
     offline: bool = False,
     environ: Mapping[str, str] | None = None,
+    sha256: str | None = None,
 ) -> CachedModel:
     """The model a storage URI names, as a verified file in ``home``'s cache.
 
@@ -155,6 +160,10 @@ def fetch_model(
     not what its manifest says (nothing is cached then),
     :class:`~localvision.errors.StorageUnavailableError` when the store cannot be reached (or
     ``offline``) and nothing is cached, and the other storage errors as they come.
+
+    ``sha256`` pins the content: a manifest naming other bytes is refused before anything is
+    downloaded (whoever may write the bucket could rewrite the manifest with the model; the
+    pin, kept in the serving config, is out of their reach).
 
     Example::
 
@@ -165,6 +174,8 @@ def fetch_model(
     key = str(location)
     cache = StorageCache(home)
     hit = cache.lookup(key)
+    if hit is not None and sha256 is not None and not _matches(hit.manifest, sha256):
+        hit = None  # a cached version that is not the pinned one is no fallback
     if hit is not None and hit.pinned:
         log.info(
             "%s: using the cached copy (%s, sha256 %s); storage not contacted.",
@@ -190,6 +201,13 @@ def fetch_model(
     store = ObjectStore(location.scheme, environ)
     try:
         folder, manifest = resolve_version(store, location)
+        if sha256 is not None and not _matches(manifest, sha256):
+            raise ChecksumMismatchError(
+                f"{folder} holds {manifest.ref} with sha256 {manifest.sha256}, not the pinned "
+                f"{sha256.lower()}: refusing to serve it.",
+                hint="If the new version is the one wanted, change the pinned sha256 "
+                "([models.NAME] sha256, or pull --sha256) to the one above.",
+            )
     except StorageUnavailableError as exc:
         if hit is None:
             raise

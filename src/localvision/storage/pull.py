@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..errors import InvalidParameterError
+from ..errors import ChecksumMismatchError, InvalidParameterError
 from ..files import file_lock
 from ..registry import ModelVersion, Registry, parse_ref
 from .cache import StorageCache
@@ -33,12 +33,14 @@ def pull(
     *,
     name: str | None = None,
     environ: Mapping[str, str] | None = None,
+    sha256: str | None = None,
 ) -> ModelVersion:
     """Register the model version ``uri`` names, under ``name`` or the manifest's name.
 
     Example::
 
         entry = pull("s3://models/team/pets", Registry(settings.home))
+        pull("s3://models/team/pets/3", registry, sha256="9f86d0...")  # a pinned version
         entry.lineage["source"]     # 's3://models/team/pets/3'
     """
     location = parse_uri(uri)
@@ -49,6 +51,12 @@ def pull(
         )
     store = ObjectStore(location.scheme, os.environ if environ is None else environ)
     folder, manifest = resolve_version(store, location)
+    if sha256 is not None and manifest.sha256 != sha256.lower():
+        raise ChecksumMismatchError(
+            f"{folder} holds {manifest.ref} with sha256 {manifest.sha256}, not the "
+            f"{sha256.lower()} asked for: nothing was pulled.",
+            hint="Check the version folder, or drop --sha256 to take what its manifest says.",
+        )
     target = name or manifest.name
     parse_ref(target)
     cache = StorageCache(registry.root.parent)
