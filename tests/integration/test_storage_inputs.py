@@ -1,10 +1,12 @@
 """Input images by storage URI through a real server and the official clients: boto3's
-``Image.S3Object`` against the S3 stand-in (moto), google-cloud-vision's ``gs://`` imageUri
-against the GCS emulator. Allowed buckets (and folders) are read; everything else is refused in
-the protocol's own error format, and the server keeps serving."""
+``Image.S3Object`` (with and without ``Version``) against the S3 stand-in (moto),
+google-cloud-vision's ``gs://`` imageUri against the GCS emulator. Allowed buckets (and folders)
+are read; everything else is refused in the protocol's own error format, and the server keeps
+serving."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,15 +35,45 @@ LABELS = vision.Feature.Type.LABEL_DETECTION
 @dataclass(frozen=True)
 class Inputs:
     """Where this module's images are: an allowed folder in each stand-in's bucket (a red
-    image in S3, a green one in GCS), the same images in a bucket that is not allowed, and a
-    folder of the S3 bucket outside the allowed one."""
+    image in S3, a green one in GCS), the same images in a bucket that is not allowed, a
+    folder of the S3 bucket outside the allowed one, and an allowed object in a versioned S3
+    bucket written twice: green (``older``), then red (``newer``)."""
 
     s3: str
     gs: str
     s3_outside: str
+    versioned: Versioned
 
     def denied(self, scheme: str) -> str:
         return f"{scheme}://{DENIED_BUCKET}/inputs/image.jpg"
+
+
+@dataclass(frozen=True)
+class Versioned:
+    """An object in a bucket with versioning on, and the ids of its two versions."""
+
+    uri: str
+    older: str
+    newer: str
+
+    @property
+    def folder(self) -> str:
+        """The folder holding the object: what ``[storage] allow`` lists."""
+        return self.uri.rpartition("/")[0]
+
+    @classmethod
+    def written(cls, client: Any) -> Versioned:
+        """A fresh versioned bucket holding a green image, then a red one, at one key."""
+        bucket = f"lv-versions-{uuid.uuid4().hex[:10]}"
+        client.create_bucket(Bucket=bucket)
+        client.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+        ids = [
+            client.put_object(Bucket=bucket, Key="in/image.jpg", Body=solid_jpeg(colour))[
+                "VersionId"
+            ]
+            for colour in (GREEN, RED)
+        ]
+        return cls(f"s3://{bucket}/in/image.jpg", *ids)
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +81,10 @@ def inputs(s3_stand_in: StandIn, gcs_stand_in: StandIn) -> Iterator[Inputs]:
     """The images in place, and the process environment pointing the vendors' chains at the
     stand-ins (the in-process server's storage layer reads it when it reads an object)."""
     found = Inputs(
-        s3_stand_in.folder("inputs"), gcs_stand_in.folder("inputs"), s3_stand_in.folder("outside")
+        s3_stand_in.folder("inputs"),
+        gcs_stand_in.folder("inputs"),
+        s3_stand_in.folder("outside"),
+        Versioned.written(s3_client(s3_stand_in)),
     )
     with pytest.MonkeyPatch.context() as patch:
         for key, value in {**s3_stand_in.env, **gcs_stand_in.env}.items():
@@ -74,7 +109,7 @@ def server(
     settings = Settings(
         home=tmp_path_factory.mktemp("home"),
         models={"colours": ModelConfig(path=str(colour_model_path))},
-        storage=StorageSettings(allow=[inputs.s3, inputs.gs]),
+        storage=StorageSettings(allow=[inputs.s3, inputs.gs, inputs.versioned.folder]),
     )
     with live_server(settings) as live:
         yield live
@@ -170,6 +205,32 @@ def test_s3_objects_it_may_not_or_cannot_read_are_invalid_s3_object(
     with pytest.raises(client.exceptions.InvalidS3ObjectException) as info:
         client.detect_labels(Image=s3_object(uri))
     assert message in info.value.response["Error"]["Message"]
+    assert info.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    still_serving(server)
+
+
+def test_s3_object_version_reads_that_version(server: LiveServer, inputs: Inputs) -> None:
+    image = s3_object(inputs.versioned.uri)
+    client = rekognition(server)
+
+    def colour(**version: str) -> str:
+        labels = client.detect_labels(Image={"S3Object": {**image["S3Object"], **version}})
+        return str(labels["Labels"][0]["Name"])
+
+    assert colour(Version=inputs.versioned.older) == "green"
+    assert colour(Version=inputs.versioned.newer) == "red"
+    assert colour() == "red"  # no Version: the current one
+
+
+def test_an_s3_object_version_that_does_not_exist_is_invalid_s3_object(
+    server: LiveServer, inputs: Inputs
+) -> None:
+    missing = str(uuid.uuid4())
+    image = {"S3Object": {**s3_object(inputs.versioned.uri)["S3Object"], "Version": missing}}
+    client = rekognition(server)
+    with pytest.raises(client.exceptions.InvalidS3ObjectException) as info:
+        client.detect_labels(Image=image)
+    assert f"has no version {missing!r}" in info.value.response["Error"]["Message"]
     assert info.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
     still_serving(server)
 

@@ -17,7 +17,6 @@ from starlette.responses import JSONResponse, Response
 
 from ..errors import (
     FeatureNotAvailableError,
-    InvalidParameterError,
     LocalVisionError,
     OverloadedError,
     StorageError,
@@ -156,20 +155,16 @@ async def detect_text(
 
 
 async def image_bytes(state: ServerState, image: wire.ImageRef) -> bytes:
-    """The request's image: its bytes, or the ``Image.S3Object`` read from an allowed bucket
-    (and checked to be PNG or JPEG, as Rekognition checks S3 objects)."""
+    """The request's image: its bytes, or the ``Image.S3Object`` read from an allowed bucket,
+    at its ``Version`` when one is given (and checked to be PNG or JPEG, as Rekognition checks
+    S3 objects)."""
     if isinstance(image, bytes):
         return image
-    if image.version is not None:
-        raise InvalidParameterError(
-            "Image.S3Object.Version is not supported by this server.",
-            hint="Leave it out to read the object's current version.",
-        )
     if state.storage_images is None:
         require_loaded(state)
     assert state.storage_images is not None
     try:
-        data = await state.storage_images.read(image.uri)
+        data = await state.storage_images.read(image.uri, version=image.version)
     except LocalVisionError:
         raise
     except Exception as exc:  # a storage client's own error must not become a 500

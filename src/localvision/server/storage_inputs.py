@@ -4,7 +4,8 @@ The server reads them with its own credentials, so a caller must not be able to 
 object those credentials reach: only buckets (or folders of them) listed in ``[storage] allow``
 are read, nothing when the list is empty. Objects are read through the storage layer
 (:func:`localvision.storage.read_object`) with the same byte limit as uploads, on a worker
-thread (the vendors' clients block), within ``server.url_timeout_s``.
+thread (the vendors' clients block), within ``server.url_timeout_s``. A Rekognition
+``S3Object.Version`` reads exactly that version of the object.
 """
 
 from __future__ import annotations
@@ -94,13 +95,16 @@ class StorageImages:
             self._places = tuple(_Place.of(parse_uri(entry)) for entry in self.allow)
         return self._places
 
-    async def read(self, uri: str) -> bytes:
-        """The object's bytes; the storage layer's errors (not found, denied, unavailable,
-        too large) as they are, and :class:`StorageUnavailableError` after the time limit."""
+    async def read(self, uri: str, *, version: str | None = None) -> bytes:
+        """The object's bytes (of ``version``, when given: an S3 version id); the storage
+        layer's errors (not found, denied, unavailable, too large) as they are, and
+        :class:`StorageUnavailableError` after the time limit."""
         parsed = self.check(uri)
 
         def read() -> bytes:
-            return read_object(str(parsed), max_bytes=self.max_bytes, environ=self.environ)
+            return read_object(
+                str(parsed), max_bytes=self.max_bytes, environ=self.environ, version=version
+            )
 
         try:
             with anyio.fail_after(self.timeout_s):

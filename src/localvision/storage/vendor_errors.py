@@ -7,7 +7,10 @@ Every call into a vendor library runs inside :func:`translated`, which maps what
 allowed), :class:`~localvision.errors.StorageUnavailableError` (connection refused, DNS,
 time-outs, the store's own 5xx) or the general :class:`~localvision.errors.StorageError`, with a
 message naming the URI and a hint naming what to check (which environment variable sets the
-endpoint or the credentials). The vendor classes are recognised by their qualified names, so
+endpoint or the credentials). A read of one object version names the version when it is not
+found; the store's 400 then counts as not found too, since S3 answers a version id it cannot
+parse (or any id on a bucket that never had versioning) with a bare "Bad Request". The vendor
+classes are recognised by their qualified names, so
 this module imports none of the vendor libraries.
 """
 
@@ -59,25 +62,49 @@ _UNREACHABLE = {
 
 
 @contextlib.contextmanager
-def translated(vendor: Vendor, environ: Mapping[str, str], uri: str, doing: str) -> Iterator[None]:
+def translated(
+    vendor: Vendor,
+    environ: Mapping[str, str],
+    uri: str,
+    doing: str,
+    *,
+    version: str | None = None,
+) -> Iterator[None]:
     """Run a vendor call; raise what it raises as a storage error about ``uri``.
 
-    ``doing`` completes "... while {doing}" in messages, e.g. ``"reading"``.
+    ``doing`` completes "... while {doing}" in messages, e.g. ``"reading"``; ``version`` is the
+    object version the call reads, if one was asked for.
     """
     try:
         yield
     except LocalVisionError:
         raise
     except Exception as exc:
-        raise translate(exc, vendor, environ, uri, doing) from exc
+        raise translate(exc, vendor, environ, uri, doing, version=version) from exc
 
 
 def translate(
-    exc: BaseException, vendor: Vendor, environ: Mapping[str, str], uri: str, doing: str
+    exc: BaseException,
+    vendor: Vendor,
+    environ: Mapping[str, str],
+    uri: str,
+    doing: str,
+    *,
+    version: str | None = None,
 ) -> StorageError:
-    """The storage error for ``exc``, raised by ``vendor`` while ``doing`` ``uri``."""
+    """The storage error for ``exc``, raised by ``vendor`` while ``doing`` ``uri`` (at
+    ``version``, when one was asked for)."""
     kind = _kind(exc)
     reason = _reason(exc)
+    if version is not None and kind == "other" and _refused_request(exc):
+        kind = "not_found"  # the only part of a versioned read the store can find malformed
+    if kind == "not_found" and version is not None:
+        return StorageNotFoundError(
+            f"{uri} has no version {version!r} in {vendor.title} (or no such object or "
+            f"bucket): {reason}.",
+            hint="Check the version id (aws s3api list-object-versions lists them), or leave "
+            "it out to read the current version.",
+        )
     if kind == "not_found":
         return StorageNotFoundError(
             f"{uri} does not exist (no such bucket, container or object) in {vendor.title}.",
@@ -129,6 +156,18 @@ def _kind(exc: BaseException, depth: int = 0) -> str:
     if isinstance(cause, Exception) and depth < 5:
         return _kind(cause, depth + 1)
     return "other"
+
+
+def _refused_request(exc: BaseException) -> bool:
+    """Whether the store answered 400 (Bad Request), judged along the causes as in _kind."""
+    for _ in range(6):
+        if _status(exc) == 400:
+            return True
+        cause = exc.__cause__ or exc.__context__
+        if cause is None:
+            return False
+        exc = cause
+    return False
 
 
 def _status(exc: BaseException) -> int | None:

@@ -5,6 +5,9 @@ opens the filesystem from an environment mapping, the endpoint that mapping over
 messages), and what to tell a user whose store is unreachable or refuses them. The vendor
 libraries are imported only when a URI of theirs is used.
 
+A vendor whose objects can be read at a given version (S3's version ids) also opens a second,
+version-aware filesystem for those reads, so every other call keeps the plain one.
+
 Every vendor gets the same patience: :data:`CONNECT_TIMEOUT_S` to connect,
 :data:`READ_TIMEOUT_S` between bytes, and :data:`ATTEMPTS` tries of one request, so a dead
 endpoint is reported in seconds, not after the minutes the libraries' defaults take.
@@ -39,6 +42,9 @@ class Vendor:
     """The endpoint the environment points the vendor at, when it overrides the default."""
     unreachable_hint: str
     denied_hint: str
+    open_versioned: Callable[[Mapping[str, str]], Any] | None = None
+    """The filesystem that reads a given object version; None where localvision reads only
+    the current version of the vendor's objects (a version there is refused)."""
 
 
 def vendor_for(scheme: str) -> Vendor:

@@ -7,6 +7,10 @@ it at another S3-compatible endpoint; ``AWS_REGION``/``AWS_DEFAULT_REGION`` name
 The values found in the environment mapping are passed to s3fs explicitly, so a mapping other
 than the process environment (tests, a server's) is honoured, and a different endpoint or key
 gets its own filesystem instance from fsspec's cache.
+
+A read of one object version (``version_id``) needs s3fs's ``version_aware`` mode, which also
+reads ``?versionId=`` out of every path it is given; that mode gets a filesystem of its own
+(a second instance in fsspec's cache), used for versioned reads only.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ def _endpoint(environ: Mapping[str, str]) -> str | None:
     return environ.get("AWS_ENDPOINT_URL_S3") or environ.get("AWS_ENDPOINT_URL") or None
 
 
-def _open(environ: Mapping[str, str]) -> Any:
+def _open(environ: Mapping[str, str], *, version_aware: bool = False) -> Any:
     s3fs = import_optional("s3fs", extra="storage", purpose="read and write s3:// URIs")
     options: dict[str, Any] = {}
     key, secret = environ.get("AWS_ACCESS_KEY_ID"), environ.get("AWS_SECRET_ACCESS_KEY")
@@ -42,10 +46,15 @@ def _open(environ: Mapping[str, str]) -> Any:
             "retries": {"max_attempts": ATTEMPTS, "mode": "standard"},
         },
         use_listings_cache=False,
+        version_aware=version_aware,
         **options,
     )
     filesystem.retries = ATTEMPTS  # s3fs's own retries of throttling and broken reads
     return filesystem
+
+
+def _open_versioned(environ: Mapping[str, str]) -> Any:
+    return _open(environ, version_aware=True)
 
 
 VENDOR = Vendor(
@@ -57,4 +66,5 @@ VENDOR = Vendor(
     denied_hint="Check the credentials botocore finds: AWS_ACCESS_KEY_ID and "
     "AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or the role of the instance, task or pod, and that "
     "they may read (and, to push, write) the bucket.",
+    open_versioned=_open_versioned,
 )
