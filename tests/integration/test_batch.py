@@ -23,7 +23,7 @@ from localvision.types import Feature, FeatureRequest
 
 from ..conftest import solid_jpeg
 from ..ray_cluster import RayCluster, free_port
-from ..storage_stand_ins import StandIn, put_object
+from ..storage_stand_ins import StandIn, closed_endpoint, put_object
 
 COLOURS = {"red": (230, 20, 20), "green": (20, 230, 20), "blue": (20, 20, 230)}
 LABELS_AND_COLOURS = (FeatureRequest(Feature.LABELS, max_results=2), FeatureRequest(Feature.COLORS))
@@ -115,6 +115,46 @@ def test_an_interrupted_run_resumes_without_losing_or_repeating_a_row(
     assert sorted(rows_by_path(output)) == sorted(items)
     again = run_batch(job, items, output)
     assert (again.skipped, again.written) == (len(items), 0)
+
+
+def test_failed_images_are_tried_again_when_asked_or_when_the_failure_may_pass(
+    images: Path,
+    colour_model_path: Path,
+    settings: Settings,
+    tmp_path: Path,
+    s3_stand_in: StandIn,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    job = colour_job(colour_model_path, settings)
+    output = BatchOutput(tmp_path / "out", job.feature_list, "jsonl")
+    remote = f"{s3_stand_in.folder('retry')}/blue.jpg"
+    put_object(s3_stand_in, remote, solid_jpeg(COLOURS["blue"]))
+    items = [*list_inputs([str(images)]), remote]
+    for key, value in s3_stand_in.env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", closed_endpoint())  # the store is away
+    first = run_batch(job, items, output)
+    codes = {Path(p).name: r["error_code"] for p, r in rows_by_path(output).items()}
+    assert first.failed == 2
+    assert (codes["corrupt.jpg"], codes["blue.jpg"]) == (
+        "image_decode_failed",
+        "storage_unavailable",
+    )
+
+    # The store is back: a rerun tries the image it could not read, and only that one.
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", s3_stand_in.env["AWS_ENDPOINT_URL_S3"])
+    (images / "corrupt.jpg").write_bytes(solid_jpeg(COLOURS["green"]))  # mended meanwhile
+    second = run_batch(job, items, output)
+    assert (second.written, second.skipped) == (1, len(items) - 1)
+    rows = rows_by_path(output)  # still one row per input
+    assert top_label(rows[remote]) == "blue"
+    assert rows[str(images / "corrupt.jpg")]["error_code"] == "image_decode_failed"
+
+    # --retry-failed: every image whose row holds an error is annotated again.
+    third = run_batch(job, items, output, retry_failed=True)
+    assert (third.written, third.failed) == (1, 0)
+    assert top_label(rows_by_path(output)[str(images / "corrupt.jpg")]) == "green"
+    assert len(list(output.rows())) == len(items)
 
 
 def test_an_output_of_another_job_is_refused(

@@ -84,6 +84,14 @@ def batch_command(
     max_results: Annotated[int | None, typer.Option("--max-results", min=1, max=10000)] = None,
     min_score: Annotated[float | None, typer.Option("--min-score", min=0.0, max=1.0)] = None,
     ray: RayAddress = None,
+    retry_failed: Annotated[
+        bool,
+        typer.Option(
+            "--retry-failed",
+            help="Annotate again the images whose rows in OUTPUT hold an error (those that "
+            "failed for a passing reason, such as storage out of reach, always are).",
+        ),
+    ] = False,
     labels: LabelsFile = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the summary as one JSON object on stdout.")
@@ -99,7 +107,8 @@ def batch_command(
     One row per image (path, size, each feature's result as JSON, the error of an image that
     failed), in Parquet or JSON Lines part files. In this process by default; --ray runs the
     same work on Ray Data and writes the same rows. Interrupted? Run it again: images already
-    in OUTPUT are skipped.
+    in OUTPUT are skipped, but those that failed for a passing reason (storage out of reach, a
+    time limit) are tried again; --retry-failed tries every failed one again.
 
     Example: localvision batch photos/ -f labels -m mobilenet.onnx -o labels.parquet --ray
     """
@@ -136,6 +145,7 @@ def batch_command(
                     models=models,
                     on_row=bar.advance,
                     on_start=bar.start,
+                    retry_failed=retry_failed,
                 )
             except KeyboardInterrupt:
                 bar.stop()

@@ -18,6 +18,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 
+from ..errors import (
+    OverloadedError,
+    RequestTimeoutError,
+    ServerUnavailableError,
+    StorageUnavailableError,
+)
 from ..models.model import Model
 from ..types import Feature
 from .job import BatchJob
@@ -25,7 +31,18 @@ from .output import BatchOutput
 from .rows import Row
 from .summary import BatchSummary
 
-__all__ = ["run_batch"]
+__all__ = ["TRANSIENT_CODES", "run_batch"]
+
+TRANSIENT_CODES = frozenset(
+    error.code
+    for error in (
+        StorageUnavailableError,
+        RequestTimeoutError,
+        OverloadedError,
+        ServerUnavailableError,
+    )
+)
+"""Error codes of failures that may pass: a rerun tries those images again by itself."""
 
 
 def run_batch(
@@ -37,6 +54,7 @@ def run_batch(
     models: Mapping[Feature, Model] | None = None,
     on_row: Callable[[Row], None] | None = None,
     on_start: Callable[[int, int], None] | None = None,
+    retry_failed: bool = False,
 ) -> BatchSummary:
     """Annotate every item not yet in ``output`` and write their rows there.
 
@@ -45,7 +63,9 @@ def run_batch(
     :mod:`.cluster`), and the job runs on Ray Data. ``on_row`` is called with each row as it
     is written (a progress bar; an exception it raises stops the run, rows kept).
     ``on_start(todo, skipped)`` is called once the inputs already in ``output`` are known.
-    Items listed twice are annotated once.
+    Items listed twice are annotated once. Images whose rows in ``output`` hold a passing
+    error (:data:`TRANSIENT_CODES`) are annotated again; with ``retry_failed``, every image
+    whose row holds an error is.
     """
     handed = False
     try:
@@ -53,6 +73,7 @@ def run_batch(
             output.prepare()
             with output.lock():
                 output.remove_leftovers()
+                output.drop_failed(None if retry_failed else TRANSIENT_CODES)
                 done = output.done()
                 unique = list(dict.fromkeys(items))
                 todo = [item for item in unique if item not in done]

@@ -5,7 +5,9 @@ Both batch paths write the same folder the same way (:mod:`.writer`): rows go in
 into place, so a part is either whole or absent. That is what makes runs resumable: a rerun
 reads the ``path`` column of every part, skips those inputs, and writes its own new parts; an
 interrupted run loses at most the rows of the part it had not finished, which the rerun
-annotates again. A lock file keeps two runs out of one folder at once.
+annotates again. Rows of images that failed for a passing reason (storage unreachable, a time
+limit, overload) are taken out before a rerun, which tries them again; ``--retry-failed``
+takes out every failed row. A lock file keeps two runs out of one folder at once.
 
 The folder reads as one table: ``pandas.read_parquet(OUT)``, ``pyarrow.dataset.dataset(OUT)``,
 DuckDB's ``'OUT/*.parquet'``, or ``cat OUT/*.jsonl``. In Parquet each feature column is JSON
@@ -19,7 +21,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, Literal
@@ -120,6 +122,26 @@ class BatchOutput:
             found.update(str(row["path"]) for row in self._read(part, columns=["path"]))
         return found
 
+    def drop_failed(self, codes: Collection[str] | None = None) -> int:
+        """Remove the rows of images that failed (with one of ``codes``; None: any error), so
+        a rerun annotates them again; returns how many went. Call it holding the lock.
+
+        Each part holding such rows is rewritten without them (atomically, like any part) or
+        removed when nothing is left: the folder never holds two rows for one input.
+        """
+        dropped = 0
+        for part in self.parts():
+            rows = list(self._read(part))
+            kept = [row for row in rows if not _failed(row, codes)]
+            if len(kept) == len(rows):
+                continue
+            dropped += len(rows) - len(kept)
+            if kept:
+                self.write_part(kept, part.name)
+            else:
+                part.unlink()
+        return dropped
+
     def rows(self) -> Iterator[Row]:
         """Every row in the folder, part after part, in the form :mod:`.rows` makes them."""
         for part in self.parts():
@@ -180,6 +202,11 @@ class BatchOutput:
                 yield {
                     k: _compact(v) if k in features and v is not None else v for k, v in row.items()
                 }
+
+
+def _failed(row: Row, codes: Collection[str] | None) -> bool:
+    code = row.get("error_code")
+    return code is not None and (codes is None or code in codes)
 
 
 def _compact(value: Any) -> str:
