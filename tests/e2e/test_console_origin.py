@@ -1,6 +1,6 @@
 """Requests another site's page makes a browser send are refused by the console: forms posted
 from another origin, and (on a console open to all, with no API keys) any host name that is not
-loopback, which is what a DNS-rebinding page would send."""
+loopback, which is what a DNS-rebinding page would send. And a script guessing keys waits."""
 
 from __future__ import annotations
 
@@ -10,11 +10,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from localvision.config import ModelConfig, Settings
+from localvision.config import ModelConfig, ServerSettings, Settings
 from localvision.registry import Registry
+from localvision.server.auth import hash_key
 
 from ..builders import COLOUR_LABELS
 from ..servers import CLIENT_TIMEOUT_S, LiveServer, live_server
+
+KEY = "console-throttle-key"
 
 
 @pytest.fixture(scope="module")
@@ -67,3 +70,27 @@ def test_a_form_posted_from_another_origin_changes_nothing(open_console: LiveSer
             "/console/models/promote", data=form, headers={"origin": open_console.url}
         )
         assert own.status_code in (200, 303) and production(open_console) == 2
+
+
+def test_a_script_guessing_keys_is_made_to_wait(
+    colour_model_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    settings = Settings(
+        home=tmp_path_factory.mktemp("console-throttle"),
+        models={"colours": ModelConfig(path=str(colour_model_path))},
+        server=ServerSettings(api_keys=[hash_key(KEY)]),
+    )
+    with (
+        live_server(settings) as server,
+        httpx.Client(base_url=server.url, timeout=CLIENT_TIMEOUT_S) as client,
+    ):
+
+        def log_in(key: str) -> httpx.Response:
+            page = client.get("/console/login")
+            token = page.text.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+            return client.post("/console/login", data={"key": key, "csrf": token})
+
+        assert [log_in(f"guess-{n}").status_code for n in range(10)] == [401] * 10
+        refused = log_in(KEY)  # even the right key waits now: the guesses came from here
+        assert refused.status_code == 429 and int(refused.headers["retry-after"]) > 0
+        assert "Too many failed logins" in refused.text

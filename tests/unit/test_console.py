@@ -16,6 +16,7 @@ from localvision.console.metrics_view import quantile, summarise_metrics
 from localvision.console.promotions import Promotions
 from localvision.console.sessions import Sessions
 from localvision.console.snippets import Access, snippets
+from localvision.console.throttle import LoginThrottle
 from localvision.errors import InvalidParameterError
 from localvision.registry import Registry
 from localvision.types import Feature
@@ -168,3 +169,16 @@ def test_snippets_are_valid_python_and_shell_whatever_the_file_is_called() -> No
         [Feature.CROP_HINTS],
     )
     assert signed["aws"]["curl"].startswith("# Rekognition has no operation for crop_hints")
+
+
+def test_failed_logins_from_one_address_wait_until_the_window_passes() -> None:
+    clock = Clock()
+    throttle = LoginThrottle(limit=3, window_s=60.0, clock=clock)
+    for _ in range(3):
+        assert throttle.wait_s("10.0.0.1") == 0.0
+        throttle.failed("10.0.0.1")
+        clock.now += 1.0
+    assert throttle.wait_s("10.0.0.1") == pytest.approx(57.0)  # the first failure, 60 s on
+    assert throttle.wait_s("10.0.0.2") == 0.0  # another address is not held up
+    clock.now += 57.0
+    assert throttle.wait_s("10.0.0.1") == 0.0

@@ -27,6 +27,7 @@ from .. import __version__
 from ..errors import AuthenticationError, LocalVisionError, http_status
 from .backend import ConsoleBackend
 from .sessions import Notice, Session, Sessions
+from .throttle import LoginThrottle
 
 __all__ = ["COOKIE", "PREFIX", "SECURITY_HEADERS", "Handler", "Site", "Visitor"]
 
@@ -86,6 +87,7 @@ class Site:
     def __init__(self, backend: ConsoleBackend, *, clock: Callable[[], float] = time.time) -> None:
         self.backend = backend
         self.sessions = Sessions(lambda: backend.settings.server.console_session_s, clock=clock)
+        self.logins = LoginThrottle()
         self.started = time.time()
         self.templates = jinja2.Environment(
             loader=jinja2.FileSystemLoader(HERE / "templates"),

@@ -3,12 +3,14 @@
 The key is posted once, checked the way the API checks it, and never stored or sent back: the
 browser gets a session cookie instead (:mod:`..sessions`). The login form has a CSRF token of
 its own, carried in a short-lived cookie of its own, since there is no session yet to hold one
-(so another site cannot log a visitor in under the other site's key).
+(so another site cannot log a visitor in under the other site's key). Failed logins are counted
+per client address (:mod:`..throttle`): too many in a few minutes and that address waits.
 """
 
 from __future__ import annotations
 
 import hmac
+import math
 import secrets
 
 from fastapi import APIRouter
@@ -46,9 +48,17 @@ def register(router: APIRouter, site: Site) -> None:
         if not expected or not hmac.compare_digest(expected, offered):
             notice = Notice("error", "The login form was stale. Enter the key again.")
             return _login_form(request, site, [notice], status=403)
+        address = request.client.host if request.client else ""
+        wait = site.logins.wait_s(address)
+        if wait > 0:
+            text = f"Too many failed logins from this address; try again in {math.ceil(wait)} s."
+            response = _login_form(request, site, [Notice("error", text)], status=429)
+            response.headers["Retry-After"] = str(math.ceil(wait))
+            return response
         key = text_field(form, "key")
         key_id = site.backend.key_id(key) if key else None
         if key_id is None:
+            site.logins.failed(address)
             text = "That API key is not accepted by this server."
             if not site.backend.settings.server.api_keys:
                 text = "This server has no API keys (server.api_keys): add one to use the console."
