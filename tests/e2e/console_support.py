@@ -7,6 +7,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from localvision.registry import Registry
+
+from ..builders import COLOUR_LABELS
 from ..servers import CLIENT_TIMEOUT_S, LiveServer
 
 WAIT_MS = CLIENT_TIMEOUT_S * 1000
@@ -48,3 +51,19 @@ def shot(page: Any, folder: Path, name: str) -> Path:
     path = folder / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+def delta_registry(home: Path, model: Path) -> Registry:
+    """A registry under ``home`` with two versions of the colour model as ``delta``, its
+    production alias at version 1: what the console's model pages have to show and move."""
+    registry = Registry(home)
+    for _ in range(2):
+        registry.add(
+            "delta",
+            model,
+            format_name="onnx",
+            card={"labels": list(COLOUR_LABELS), "input_range": "0..1"},
+            lineage={"source": "tests"},
+        )
+    registry.set_alias("delta", 1, "production")
+    return registry

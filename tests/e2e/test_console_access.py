@@ -15,9 +15,8 @@ from localvision.config import ModelConfig, ServerSettings, Settings
 from localvision.registry import Registry
 from localvision.server.auth import hash_key
 
-from ..builders import COLOUR_LABELS
 from ..servers import CLIENT_TIMEOUT_S, LiveServer, live_server
-from .console_support import log_in, new_context, shot
+from .console_support import delta_registry, log_in, new_context, shot
 
 KEY = "console-admin-key"
 READ_ONLY_KEY = "console-viewer-key"
@@ -28,15 +27,7 @@ def server(
     colour_model_path: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LiveServer]:
     home = tmp_path_factory.mktemp("console-access")
-    registry = Registry(home)
-    for _ in range(2):
-        registry.add(
-            "delta",
-            colour_model_path,
-            format_name="onnx",
-            card={"labels": list(COLOUR_LABELS), "input_range": "0..1"},
-        )
-    registry.set_alias("delta", 1, "production")
+    delta_registry(home, colour_model_path)
     settings = Settings(
         home=home,
         models={"colours": ModelConfig(path=str(colour_model_path))},

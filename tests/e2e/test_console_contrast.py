@@ -27,12 +27,10 @@ from localvision.config import (
     ServerSettings,
     Settings,
 )
-from localvision.registry import Registry
 from localvision.server.auth import hash_key
 
-from ..builders import COLOUR_LABELS
 from ..servers import CLIENT_TIMEOUT_S, LiveServer, live_server
-from .console_support import log_in, new_context, try_image
+from .console_support import delta_registry, log_in, new_context, try_image
 
 KEY = "console-contrast-key"
 NORMAL, LARGE = 4.5, 3.0
@@ -191,16 +189,7 @@ def server(
     budget, so the *Cloud* page has routes, spend and audit rows."""
     pytest.importorskip("httpx", reason="routing to a cloud provider needs the cloud extra")
     home = tmp_path_factory.mktemp("console-contrast")
-    registry = Registry(home)
-    for _ in range(2):
-        registry.add(
-            "delta",
-            colour_model_path,
-            format_name="onnx",
-            card={"labels": list(COLOUR_LABELS), "input_range": "0..1"},
-            lineage={"source": "tests"},
-        )
-    registry.set_alias("delta", 1, "production")
+    delta_registry(home, colour_model_path)
     settings = Settings(
         home=home,
         models={"colours": ModelConfig(path=str(colour_model_path))},

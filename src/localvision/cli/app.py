@@ -43,6 +43,7 @@ from .options import (
     Providers,
     Threads,
     card_overrides,
+    feature_list,
     load_settings,
 )
 from .output import ResultPrinter, consume, progress
@@ -241,19 +242,7 @@ def _parse_features(text: str, with_models: set[Feature]) -> list[Feature]:
         modelled = [f for f in (Feature.LABELS, Feature.OBJECTS) if f in with_models]
         faces = [Feature.FACES] if faces_available() else []
         return [*modelled, *faces, Feature.COLORS, Feature.CROP_HINTS]
-    wanted: list[Feature] = []
-    for part in text.split(","):
-        if not part.strip():
-            continue
-        try:
-            feature = Feature.parse(part)
-        except ValueError as exc:
-            raise InvalidParameterError(str(exc)) from None
-        if feature not in wanted:
-            wanted.append(feature)
-    if not wanted:
-        raise InvalidParameterError("--features names no feature.", hint="E.g. --features labels")
-    return wanted
+    return feature_list(text)
 
 
 def _numbers(text: str) -> list[float]:

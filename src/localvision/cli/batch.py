@@ -41,6 +41,7 @@ from .options import (
     LabelsFile,
     Providers,
     Threads,
+    feature_list,
     load_settings,
 )
 from .ray_option import RayAddress
@@ -168,7 +169,7 @@ def _job(
     settings: Settings,
 ) -> BatchJob:
     """The job the options describe; a feature that needs a model and has none is an error."""
-    wanted = _parse_features(features)
+    wanted = feature_list(features)
     refs: dict[Feature, str] = {}
     for feature in wanted:
         if feature in BUILTIN_FEATURES:
@@ -182,22 +183,6 @@ def _job(
         FeatureRequest(feature, max_results=max_results, min_score=min_score) for feature in wanted
     )
     return BatchJob(requests, settings, refs, str(labels) if labels else None)
-
-
-def _parse_features(text: str) -> list[Feature]:
-    wanted: list[Feature] = []
-    for part in text.split(","):
-        if not part.strip():
-            continue
-        try:
-            feature = Feature.parse(part)
-        except ValueError as exc:
-            raise InvalidParameterError(str(exc)) from None
-        if feature not in wanted:
-            wanted.append(feature)
-    if not wanted:
-        raise InvalidParameterError("--features names no feature.", hint="E.g. --features labels")
-    return wanted
 
 
 def _report(summary: BatchSummary, output: Path, as_json: bool) -> None:

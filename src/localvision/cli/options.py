@@ -11,6 +11,7 @@ import typer
 from ..config import Settings
 from ..errors import InvalidParameterError
 from ..models.card import read_sidecar
+from ..types import Feature
 
 __all__ = [
     "AllowPickle",
@@ -23,6 +24,7 @@ __all__ = [
     "Providers",
     "Threads",
     "card_overrides",
+    "feature_list",
     "load_settings",
 ]
 
@@ -114,3 +116,20 @@ def since_timestamp(since: str | None) -> float:
         raise InvalidParameterError(
             f"--since takes a date like 2026-11-01; got {since!r}."
         ) from None
+
+
+def feature_list(text: str) -> list[Feature]:
+    """The features ``--features`` names (comma-separated; each once, in the order given)."""
+    wanted: list[Feature] = []
+    for part in text.split(","):
+        if not part.strip():
+            continue
+        try:
+            feature = Feature.parse(part)
+        except ValueError as exc:
+            raise InvalidParameterError(str(exc)) from None
+        if feature not in wanted:
+            wanted.append(feature)
+    if not wanted:
+        raise InvalidParameterError("--features names no feature.", hint="E.g. --features labels")
+    return wanted
