@@ -21,10 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
-import os
 import random
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -37,6 +34,7 @@ from common import machine, percentiles, write_report
 from PIL import Image
 from rich.console import Console
 from rich.table import Table
+from serve import running_server
 
 from localvision.config import Settings
 from localvision.scale import BatchJob, BatchOutput, list_inputs, run_batch
@@ -222,50 +220,6 @@ def bench_http(name: str, url: str, images: list[bytes], total: int) -> dict[str
         "requests_per_s": total / wall,
         **percentiles(latencies, (50, 99)),
     }
-
-
-class running_server:
-    """``localvision serve`` (with ``extra`` options) in a subprocess; yields its base URL."""
-
-    def __init__(self, config: Path, home: Path, extra: list[str]) -> None:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            self.port = sock.getsockname()[1]
-        self.command = [
-            sys.executable,
-            "-m",
-            "localvision",
-            "serve",
-            "--config",
-            str(config),
-            "--port",
-            str(self.port),
-            "--log-level",
-            "warning",
-            *extra,
-        ]
-        self.env = {**os.environ, "LOCALVISION_HOME": str(home)}
-
-    def __enter__(self) -> str:
-        self.process = subprocess.Popen(
-            self.command, env=self.env, stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL
-        )
-        url = f"http://127.0.0.1:{self.port}"
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(url + "/readyz", timeout=1).status_code == 200:
-                    return url
-            except httpx.HTTPError:
-                pass
-            if self.process.poll() is not None:
-                raise RuntimeError(f"{' '.join(self.command)} exited")
-            time.sleep(0.2)
-        raise RuntimeError("the server did not become ready")
-
-    def __exit__(self, *exc: object) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=60)
 
 
 # ------------------------------------------------------------------------------ report

@@ -238,9 +238,10 @@ PROTOCOLS: dict[str, AsyncCall] = {
 
 
 class running_server:
-    """``localvision serve`` in a subprocess on a free port; yields its base URL."""
+    """``localvision serve`` (with ``extra`` options) in a subprocess on a free port; yields
+    its base URL once ``/readyz`` answers 200."""
 
-    def __init__(self, config: Path, home: Path) -> None:
+    def __init__(self, config: Path, home: Path, extra: Sequence[str] = ()) -> None:
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             self.port = sock.getsockname()[1]
@@ -255,24 +256,30 @@ class running_server:
             str(self.port),
             "--log-level",
             "warning",
+            *extra,
         ]
         self.env = {**os.environ, "LOCALVISION_HOME": str(home)}
 
     def __enter__(self) -> str:
-        self.process = subprocess.Popen(self.command, env=self.env, stderr=subprocess.DEVNULL)
+        self.process = subprocess.Popen(
+            self.command, env=self.env, stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL
+        )
         url = f"http://127.0.0.1:{self.port}"
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 180
         while time.monotonic() < deadline:
             try:
                 if httpx.get(url + "/readyz", timeout=1).status_code == 200:
                     return url
             except httpx.HTTPError:
-                time.sleep(0.1)
+                pass
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{' '.join(self.command)} exited")
+            time.sleep(0.1)
         raise RuntimeError("the server did not become ready")
 
     def __exit__(self, *exc: object) -> None:
         self.process.terminate()
-        self.process.wait(timeout=30)
+        self.process.wait(timeout=60)
 
 
 # ------------------------------------------------------------------------------ report
