@@ -26,6 +26,7 @@ import re
 
 from ..errors import ConfigError, InvalidParameterError
 from ..server.exposure import check_exposure, is_loopback
+from ..storage import is_storage_uri
 from .request import TARGETS, DeployRequest
 
 __all__ = ["check_request", "is_uri"]
@@ -132,7 +133,7 @@ def _check_models(request: DeployRequest) -> None:
             raise InvalidParameterError(
                 f"Model {model.name!r} needs exactly one of a storage URI and a local file."
             )
-        if model.uri is not None and not _is_storage_uri(model.uri):
+        if model.uri is not None and not is_storage_uri(model.uri):
             raise InvalidParameterError(
                 f"Model {model.name!r} is at {model.uri}, which the server cannot fetch at "
                 "start: it reads object storage (s3://, gs://, az://, abfs://, file://).",
@@ -219,12 +220,6 @@ def _check_config_models(request: DeployRequest) -> None:
                 "will not have (a registered model lives in this machine's registry).",
                 hint=f"Pass --model {name} --bake to copy it into the image.",
             )
-
-
-def _is_storage_uri(text: str) -> bool:
-    from ..storage import is_storage_uri  # the storage layer's own list of schemes
-
-    return is_storage_uri(text)
 
 
 def is_uri(text: str) -> bool:

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from ..imaging.inputs import IMAGE_SUFFIXES, expand_image_paths
-from .job import is_storage_item
+from ..storage import is_storage_uri
 
 __all__ = ["LIST_SUFFIXES", "list_inputs"]
 
@@ -34,7 +34,7 @@ def list_inputs(arguments: Iterable[str], *, environ: Mapping[str, str] | None =
     """
     items: list[str] = []
     for argument in arguments:
-        if is_storage_item(argument):
+        if is_storage_uri(argument):
             items.extend(_storage(argument, environ))
         elif _is_list_file(argument):
             items.extend(_listed(Path(argument)))
@@ -55,7 +55,7 @@ def _listed(list_file: Path) -> list[str]:
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
-        items.append(line if is_storage_item(line) else os.path.abspath(base / line))
+        items.append(line if is_storage_uri(line) else os.path.abspath(base / line))
     return items
 
 

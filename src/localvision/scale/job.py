@@ -25,13 +25,7 @@ from ..storage import is_storage_uri, read_object
 from ..types import AnnotateRequest, Feature, FeatureRequest
 from .rows import Row, result_row
 
-__all__ = ["BatchJob", "JobRunner", "is_storage_item"]
-
-
-def is_storage_item(item: str) -> bool:
-    """True when ``item`` names an object in storage (``s3://``, ``gs://``, ``az://``,
-    ``abfs://``, ``file://``) rather than a local path."""
-    return is_storage_uri(item)
+__all__ = ["BatchJob", "JobRunner"]
 
 
 @dataclass(frozen=True)
@@ -122,7 +116,7 @@ class JobRunner:
         decodes JPEGs at reduced scale); an object in storage is read here, bounded by
         ``max_image_bytes``.
         """
-        if not is_storage_item(item):
+        if not is_storage_uri(item):
             try:
                 size: int | None = os.stat(item).st_size
             except OSError:
