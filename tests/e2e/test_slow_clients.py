@@ -16,7 +16,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from localvision.config import ServerSettings, Settings
+from localvision.config import ModelConfig, ServerSettings, Settings
+from localvision.server.read_deadline import DRAIN_LIMIT
 
 from ..servers import CLIENT_TIMEOUT_S, LiveServer, live_server
 
@@ -143,12 +144,33 @@ def test_a_stalled_body_is_answered_in_the_routes_protocol(server: LiveServer) -
     error = json.loads(body)["error"]  # Google has no 408: the request was not usable
     assert status == 400 and error["status"] == "INVALID_ARGUMENT"
     assert "did not arrive within 1 s" in error["message"]
+    large = str(DRAIN_LIMIT + 1).encode()
     sock = connect(
         server,
-        b"POST /v2/models/none/infer HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 500\r\n\r\n{",
+        b"POST /v2/models/none/infer HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: "
+        + large
+        + b"\r\n\r\n{",
     )
     status, headers, body = parse(read_until_closed(sock))  # refused without reading the body
     assert status == 404 and headers["connection"] == "close" and "error" in json.loads(body)
+
+
+def test_a_small_body_refused_unread_is_let_through_and_the_connection_kept(
+    server: LiveServer,
+) -> None:
+    """The rest of a small body, sent after the refusal, is dropped; the next request on the
+    same connection is served."""
+    with connect(
+        server,
+        b"POST /v2/models/none/infer HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 500\r\n\r\n{",
+    ) as sock:
+        status, headers, body = read_response(sock)  # refused before the body came
+        assert (
+            status == 404 and headers.get("connection") != "close" and "error" in json.loads(body)
+        )
+        sock.sendall(b" " * 499 + b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        status, _, body = read_response(sock)
+        assert status == 200 and json.loads(body) == {"status": "ok"}
 
 
 def test_requests_sent_in_time_are_served_and_kept_alive(server: LiveServer) -> None:
@@ -190,3 +212,69 @@ def test_connections_beyond_max_connections_are_answered_503(isolated_home: Path
         while httpx.get(server.url + "/healthz", timeout=CLIENT_TIMEOUT_S).status_code != 200:
             assert time.monotonic() < deadline, "still refused after the connections closed"
             time.sleep(0.05)
+
+
+# ------------------------------------------------------------------------- refused when full
+
+
+@pytest.fixture(scope="module")
+def full(colour_model_path: Path, isolated_home: Path) -> Iterator[LiveServer]:
+    """A server whose queue is full: one worker, no queue, and its one place held."""
+    settings = Settings(
+        home=isolated_home,
+        models={"colours": ModelConfig(path=str(colour_model_path))},
+        features={"labels": "colours"},
+        server=ServerSettings(read_timeout_s=1, keep_alive_s=60, workers=1, max_queue=0),
+    )
+    with live_server(settings) as running:
+        batcher = running.state.batcher
+        assert batcher is not None
+        ticket = batcher.admit()
+        assert batcher.full
+        try:
+            yield running
+        finally:
+            ticket.release()
+
+
+GOOGLE_BODY = b'{"requests": [{"image": {"content": "AAAA"}, "features": [{"type": 4}]}]}'
+
+
+def test_a_request_shed_while_full_keeps_its_connection(full: LiveServer) -> None:
+    """Refused without reading its body, the small body is dropped as it arrives and the next
+    request on the same connection is served: a refused client need not reconnect."""
+    request = (
+        b"POST /v1/images:annotate HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(GOOGLE_BODY)
+    )
+    with connect(full, request + GOOGLE_BODY) as sock:
+        for _ in range(3):
+            status, headers, body = read_response(sock)
+            assert status == 429 and headers.get("connection") != "close"
+            assert headers["retry-after"] == "1"
+            assert json.loads(body)["error"]["status"] == "RESOURCE_EXHAUSTED"
+            sock.sendall(request + GOOGLE_BODY)
+        read_response(sock)
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        assert read_response(sock)[0] == 200
+
+
+def test_a_large_body_shed_while_full_closes_its_connection(full: LiveServer) -> None:
+    sock = connect(
+        full,
+        b"POST /v1/annotate HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        b"Content-Length: %d\r\n\r\n{" % (DRAIN_LIMIT + 1),
+    )
+    status, headers, body = parse(read_until_closed(sock))
+    assert status == 503 and headers["connection"] == "close"
+    assert json.loads(body)["error"]["code"] == "overloaded"
+
+
+def test_while_full_what_queues_no_images_is_still_answered(full: LiveServer) -> None:
+    with httpx.Client(base_url=full.url, timeout=CLIENT_TIMEOUT_S) as http:
+        assert http.get("/healthz").status_code == 200
+        assert http.get("/v1/models").status_code == 200
+        assert http.get("/v2/models/colours").status_code == 200
+        assert http.post("/v1/images:annotate", content=GOOGLE_BODY).status_code == 429
+        metrics = http.get("/metrics").text
+    assert 'operation="shed"' in metrics

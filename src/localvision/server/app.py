@@ -15,6 +15,7 @@ from .. import __version__
 from ..config import Settings
 from . import gate, google, native, open_inference, operations, rekognition
 from .access_log import AccessLog
+from .early_shed import ShedWhenFull
 from .google_grpc import require_grpc, start_grpc_server
 from .loading import OnFailure, WhileLoading, load_in_background
 from .read_deadline import ReadDeadline
@@ -146,4 +147,5 @@ def create_app(
     app.add_middleware(AnswerCancelled, state=server_state)
     if shutdown is not None:
         shutdown.on_begin(_not_ready(server_state))
-    return AccessLog(app, server_state.metrics)
+    # Inference requests arriving while the queue is full are refused before anything else.
+    return AccessLog(ShedWhenFull(app, state=server_state), server_state.metrics)

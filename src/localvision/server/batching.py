@@ -177,11 +177,21 @@ class Batcher:
         """Calls admitted with images not yet handed to a batch."""
         return len(self._queue)
 
+    @property
+    def full(self) -> bool:
+        """Whether a request for one image would be shed now. Read without the lock, so only
+        a hint (for refusing early and cheaply); :meth:`admit` decides."""
+        return self._sheds(1)
+
+    def _sheds(self, images: int) -> bool:
+        taken = self._queued_images + self._held
+        return bool(taken) and taken + images > self.bound
+
     def refuse_if_full(self, images: int = 1) -> None:
         """Raise :class:`OverloadedError` when a call of ``images`` would be shed now (places
         held by :meth:`admit` count as taken)."""
-        taken = self._queued_images + self._held
-        if taken and taken + images > self.bound:
+        if self._sheds(images):
+            taken = self._queued_images + self._held
             raise OverloadedError(
                 f"The server is busy ({taken} images waiting).",
                 hint="Retry after a short wait.",

@@ -9,9 +9,13 @@ the app got the request) and then fails the read with :class:`RequestBodyTimeout
 every route renders in its protocol's error format (408 for native and Open Inference;
 Google's and AWS's error models have no 408, so they answer their "invalid argument" 400).
 
-It also marks ``Connection: close`` on any response that starts before the request body has
-been read to its end (a timed-out body, a refusal sent without reading the upload): the rest
-of that body is never wanted, so the connection is not kept alive to drain it.
+A response to a body that timed out closes the connection (``Connection: close``): that client
+is too slow to wait for. A refusal sent without reading the upload closes it only when what is
+left could be large (:func:`closes_unread`): a declared body over :data:`DRAIN_LIMIT`, or a
+chunked one. A smaller rest is cheaper to let through than to make the client reconnect:
+uvicorn's HTTP protocols parse and drop body bytes that arrive after the response, and the next
+request on the connection is served as usual (a client that sends nothing more is closed after
+``server.keep_alive_s``, one that trickles by the header deadline of :mod:`.http_protocol`).
 """
 
 from __future__ import annotations
@@ -24,7 +28,17 @@ from ..errors import InvalidInputError
 from .protocol_errors import error_response
 from .state import ServerState
 
-__all__ = ["READ_STARTED", "ReadDeadline", "RequestBodyTimeoutError"]
+__all__ = [
+    "DRAIN_LIMIT",
+    "READ_STARTED",
+    "ReadDeadline",
+    "RequestBodyTimeoutError",
+    "closes_unread",
+]
+
+DRAIN_LIMIT = 1024 * 1024
+"""Largest declared body whose unread rest is let through after an early answer, keeping the
+connection open, rather than closing it."""
 
 READ_STARTED = "localvision.read_started"
 """Scope key: the event loop time at which the request's first byte was awaited (set by the
@@ -58,16 +72,17 @@ class ReadDeadline:
         started = scope.get(READ_STARTED)
         deadline = (started if isinstance(started, float) else loop.time()) + limit
         body_done = not _has_body(scope)
-        response_started = False
+        response_started = timed_out = False
 
         async def receive_in_time() -> Message:
-            nonlocal body_done
+            nonlocal body_done, timed_out
             if body_done:  # only a disconnect is left to hear about: no deadline on that
                 return await receive()
             try:
                 async with asyncio.timeout_at(deadline):
                     message = await receive()
             except TimeoutError:
+                timed_out = True
                 raise RequestBodyTimeoutError(
                     f"The request body did not arrive within {limit:g} s.",
                     hint="Send the whole body at once, or raise server.read_timeout_s.",
@@ -80,7 +95,7 @@ class ReadDeadline:
             nonlocal response_started
             if message["type"] == "http.response.start":
                 response_started = True
-                if not body_done:
+                if not body_done and (timed_out or closes_unread(scope)):
                     headers = [
                         (name, value)
                         for name, value in message.get("headers", [])
@@ -95,6 +110,21 @@ class ReadDeadline:
             if response_started:
                 raise
             await error_response(scope, self.state, exc)(scope, receive_in_time, send_closing)
+
+
+def closes_unread(scope: Scope) -> bool:
+    """Whether an answer sent before this request's body was read should close the connection:
+    the body is chunked or declared larger than :data:`DRAIN_LIMIT`."""
+    for name, value in scope.get("headers", []):
+        key = name.lower()
+        if key == b"transfer-encoding":
+            return True
+        if key == b"content-length":
+            try:
+                return int(value) > DRAIN_LIMIT
+            except ValueError:
+                return True
+    return False
 
 
 def _has_body(scope: Scope) -> bool:

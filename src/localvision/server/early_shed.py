@@ -1,0 +1,79 @@
+"""Refusing inference requests while the queue is full, before the app does any work for them.
+
+Under overload most requests are refused, so what a refusal costs decides how much of the
+machine is left for the requests that are served. A refusal that went the usual way (body
+deadline, credentials, routing, FastAPI's dependency solving, the route's own admission check)
+cost about 300 µs of CPU and closed the connection, so every refused client also paid for a new
+one; at ten times capacity that took a core of the two on the benchmark machine, and goodput
+fell to 41 % of capacity (``benchmarks/overload.py``).
+
+:class:`ShedWhenFull` sits just inside the access log (sheds are still counted and logged) and
+answers an inference request at once, in its protocol's format, when the batcher has no place
+for another image: Google ``429 RESOURCE_EXHAUSTED`` and Rekognition ``ThrottlingException``
+(HTTP 400), Open Inference and native ``503``, each with ``Retry-After``. Nothing of the body is
+read. The connection stays open when the rest of the body is small
+(:func:`~.read_deadline.closes_unread`): the HTTP protocol parses and drops it, which costs far
+less than the client's reconnecting.
+
+Requests that get past it still take their place through the route's own admission check,
+which is the one that counts: this is an early look at the same queue, not a second limit. It
+answers before credentials are checked, so a client without them learns only that the server
+is busy; such a client could not have taken a place anyway.
+"""
+
+from __future__ import annotations
+
+from starlette._utils import get_route_path  # what the router matches on, root_path removed
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from ..errors import OverloadedError
+from .gate import AWS_PATH
+from .protocol_errors import error_response
+from .read_deadline import closes_unread
+from .state import ServerState
+
+__all__ = ["ShedWhenFull", "inference_protocol"]
+
+
+def inference_protocol(path: str, method: str) -> str | None:
+    """``google``, ``aws``, ``oip`` or ``native`` for a request that runs models (and so
+    queues images), None for anything else: health, metadata, the console, unknown paths."""
+    if method != "POST":
+        return None
+    if path == AWS_PATH:
+        return "aws"
+    if path == "/v1/annotate":
+        return "native"
+    if path.startswith("/v2/models/") and path.endswith("/infer"):
+        return "oip"
+    if path.startswith(("/v1/images:", "/v1/projects/")) and path.endswith("images:annotate"):
+        return "google"
+    return None
+
+
+class ShedWhenFull:
+    """ASGI middleware: inference requests arriving while the batcher is full are refused
+    without reading their bodies or running any other layer of the app."""
+
+    def __init__(self, app: ASGIApp, *, state: ServerState) -> None:
+        self.app = app
+        self.state = state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        batcher = self.state.batcher
+        protocol = (
+            inference_protocol(get_route_path(scope), scope.get("method", ""))
+            if scope["type"] == "http" and batcher is not None and batcher.full
+            else None
+        )
+        if protocol is None:
+            await self.app(scope, receive, send)
+            return
+        scope.setdefault("state", {}).update(protocol=protocol, operation="shed")
+        scope.setdefault("app", self.app)  # as the app sets it: renderers find the state there
+        busy = OverloadedError("The server is busy.", hint="Retry after a short wait.")
+        response = error_response(scope, self.state, busy)
+        response.headers["Retry-After"] = "1"
+        if closes_unread(scope):
+            response.headers["Connection"] = "close"
+        await response(scope, receive, send)
