@@ -238,12 +238,18 @@ def running(server: Server, log: Path) -> Iterator[tuple[str, int]]:
         stop_family(process)
 
 
-def localvision_server(tmp: Path, models: Path, threads: int) -> Server:
+def top_settings(threads: int, spin: bool | None) -> str:
+    """The top-level lines of localvision's config: intra-op threads, and ``spin`` when the
+    run sets it (else the built-in default)."""
+    return f"threads = {threads}\n" + ("" if spin is None else f"spin = {str(spin).lower()}\n")
+
+
+def localvision_server(tmp: Path, models: Path, threads: int, spin: bool | None) -> Server:
     port = free_port()
     config = tmp / "localvision.toml"
     config.write_text(
-        f"threads = {threads}\n"
-        f'[models.mobilenet]\npath = "{models / MODEL}"\nlabels = "{models / LABELS}"\n'
+        top_settings(threads, spin)
+        + f'[models.mobilenet]\npath = "{models / MODEL}"\nlabels = "{models / LABELS}"\n'
         '[features]\nlabels = "mobilenet"\n'
     )
     command = [sys.executable, "-m", "localvision", "serve", "--config", str(config)]
@@ -428,7 +434,9 @@ def bench_server(
     return rows
 
 
-def bench_in_process(models: Path, image: bytes, threads: int, seconds: float, tmp: Path) -> Rows:
+def bench_in_process(
+    models: Path, image: bytes, threads: int, spin: bool | None, seconds: float, tmp: Path
+) -> Rows:
     """The localvision engine in this process, then raw ``session.run`` on a ready tensor."""
     import onnxruntime as ort
 
@@ -441,8 +449,8 @@ def bench_in_process(models: Path, image: bytes, threads: int, seconds: float, t
 
     config = tmp / "in-process.toml"
     config.write_text(
-        f"threads = {threads}\n"
-        f'[models.mobilenet]\npath = "{models / MODEL}"\nlabels = "{models / LABELS}"\n'
+        top_settings(threads, spin)
+        + f'[models.mobilenet]\npath = "{models / MODEL}"\nlabels = "{models / LABELS}"\n'
     )
     settings = Settings.load(config, environ={"LOCALVISION_HOME": str(tmp / "home")})
     model = localvision.api.resolve_model("mobilenet", settings)
@@ -506,6 +514,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=None, help="default 3 (1 with --quick)")
     parser.add_argument("--seconds", type=float, default=None, help="per measurement (10; 3)")
     parser.add_argument("--threads", type=int, default=None, help="ORT intra-op threads")
+    parser.add_argument(
+        "--spin",
+        choices=("on", "off"),
+        default=None,
+        help="localvision's `spin` setting (default: its built-in default)",
+    )
     parser.add_argument("--servers", default=",".join(SERVERS), help="comma-separated")
     parser.add_argument("--no-in-process", action="store_true", help="skip the in-process limits")
     parser.add_argument("--quick", action="store_true", help="one round of 3 s measurements")
@@ -517,6 +531,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     rounds = args.rounds or (1 if args.quick else 3)
     seconds = args.seconds or (3.0 if args.quick else 10.0)
     threads = args.threads or os.cpu_count() or 1
+    spin = None if args.spin is None else args.spin == "on"
     console = Console(width=max(Console().width, 132))
     image = test_image(args.fixtures / "photos")
     cases = http_cases(image)
@@ -558,6 +573,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         models,
                         image,
                         threads,
+                        spin,
                         seconds,
                         tmp,
                         venvs,
@@ -581,6 +597,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "settings": {
             "image": "640x480 JPEG, quality 90",
             "threads": threads,
+            "spin": args.spin or "default",
             "rounds": rounds,
             "seconds": seconds,
             "connections": list(CONNECTIONS),
@@ -600,6 +617,7 @@ def run_unit(
     models: Path,
     image: bytes,
     threads: int,
+    spin: bool | None,
     seconds: float,
     tmp: Path,
     venvs: dict[str, Path],
@@ -610,9 +628,9 @@ def run_unit(
 ) -> Rows:
     """One round of one server (or of the in-process limits)."""
     if unit == "in-process":
-        return bench_in_process(models, image, threads, seconds, tmp)
+        return bench_in_process(models, image, threads, spin, seconds, tmp)
     if unit == "localvision":
-        server = localvision_server(tmp, models, threads)
+        server = localvision_server(tmp, models, threads, spin)
     else:
         server = peer_server(unit, venvs[unit.split("-")[0]], models, threads)
     return bench_server(server, cases[unit], seconds, warm_up, tmp, labels)

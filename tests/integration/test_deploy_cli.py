@@ -44,7 +44,7 @@ def test_kubernetes_from_a_storage_uri(tmp_path: Path, config_file: Path) -> Non
     )  # fmt: skip
     assert code == 0, stderr
     report = json.loads(stdout)
-    assert report["target"] == "kubernetes" and report["extras"] == ["aws", "storage"]
+    assert report["target"] == "kubernetes" and report["extras"] == ["aws", "fast", "storage"]
     assert {"Dockerfile", ".dockerignore", "kubernetes/deployment.yaml"} <= set(report["files"])
     assert "note: The format of model 'pets' is not known" in stderr
     hpa = yaml.safe_load((out / "kubernetes" / "hpa.yaml").read_text())

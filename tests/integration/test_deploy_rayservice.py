@@ -116,7 +116,7 @@ def test_the_ray_image_passes_hadolint_and_is_rays_own(
     version = pinned_ray()
     assert final[0]["image"] == f"rayproject/ray:{version}-py311" + ("-gpu" if gpu else "")
     runs = " ".join(of(final, "RUN"))
-    extras = "[aws,ray]" if bake else "[aws,ray,storage]"
+    extras = "[aws,fast,ray]" if bake else "[aws,fast,ray,storage]"
     if install == "checkout":
         (builder, _) = found
         assert builder[0]["value"].endswith("AS builder")

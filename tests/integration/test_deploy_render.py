@@ -189,7 +189,7 @@ def test_server_dockerfile_passes_hadolint_and_has_the_right_structure(
         assert f"pets={URI}" in cmd
         assert not (out / "models").exists()
         # storage: fetched at start; aws: SigV4 for the config's aws_credentials.
-        assert any("localvision[aws,storage]==" in run for run in of(builder, "RUN"))
+        assert any("localvision[aws,fast,storage]==" in run for run in of(builder, "RUN"))
 
 
 def test_dockerignore_keeps_credentials_and_manifests_out(
@@ -213,7 +213,8 @@ def test_a_checkout_install_builds_a_wheel_from_the_copied_source(
     builder, final = stages(out / "Dockerfile")
     runs = " ".join(of(builder, "RUN"))
     assert (
-        "pip wheel --no-deps" in runs and "localvision-0.1.0-py3-none-any.whl[aws,storage]" in runs
+        "pip wheel --no-deps" in runs
+        and "localvision-0.1.0-py3-none-any.whl[aws,fast,storage]" in runs
     )
     assert of(builder, "COPY") == ["source/ /build/localvision/"]
     assert (out / "source" / "pyproject.toml").is_file()
@@ -233,7 +234,8 @@ def test_lambda_dockerfile_passes_hadolint_and_bakes_model_and_config(
     builder, final = stages(dockerfile)
     assert final[0]["image"].startswith("public.ecr.aws/lambda/python:3.")
     assert any(
-        "--target /build/package" in run and "[aws,lambda]" in run for run in of(builder, "RUN")
+        "--target /build/package" in run and "[aws,fast,lambda]" in run
+        for run in of(builder, "RUN")
     )
     assert json.loads(of(final, "CMD")[-1]) == ["localvision.deploy.lambda_handler.handler"]
     assert not any(u.split(":")[0] in ("root", "0") for u in of(final, "USER"))

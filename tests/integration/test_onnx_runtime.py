@@ -94,3 +94,29 @@ def test_requested_providers_accept_short_names_and_keep_cpu_fallback() -> None:
     with pytest.raises(ConfigError, match="'tensorrt' is not available") as info:
         choose_providers(["tensorrt"], available)
     assert "CUDAExecutionProvider" in (info.value.hint or "")
+
+
+def test_the_spin_setting_reaches_onnx_runtimes_session(tmp_path: Path, settings: Settings) -> None:
+    """Threads do not busy-wait by default (the image work needs those cores); ``spin = true``
+    lets them."""
+    from localvision.models.loader import load_model
+
+    path = tmp_path / "colour.onnx"
+    colour_classifier_onnx(path)
+
+    def allow_spinning(configured: Settings) -> str | None:
+        """The session's entry; None when not set (ONNX Runtime's default: spinning)."""
+        model = load_model(path, settings=configured)
+        try:
+            options = model.runtime._session.get_session_options()  # type: ignore[attr-defined]
+            try:
+                return str(options.get_session_config_entry("session.intra_op.allow_spinning"))
+            except RuntimeError:  # "does not have configuration with key"
+                return None
+        finally:
+            model.close()
+
+    assert Settings().spin is False
+    assert allow_spinning(settings) == "0"
+    assert Settings.load(None, environ={"LOCALVISION_SPIN": "true"}).spin is True
+    assert allow_spinning(settings.model_copy(update={"spin": True})) is None

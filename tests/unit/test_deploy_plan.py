@@ -188,16 +188,16 @@ def test_bad_options_are_refused_with_their_reason(kwargs: dict[str, Any], reaso
 
 
 def test_an_onnx_model_from_storage_needs_only_the_storage_extra() -> None:
-    assert plan(settings=Settings(), insecure=True).extras == ("storage",)
+    assert plan(settings=Settings(), insecure=True).extras == ("fast", "storage")
     # SigV4 on the AWS route (server.aws_credentials) is verified with botocore's signer.
-    assert plan(settings=SECURE).extras == ("aws", "storage")
+    assert plan(settings=SECURE).extras == ("aws", "fast", "storage")
 
 
-def test_baked_onnx_needs_no_extra_at_all(tmp_path: Path) -> None:
+def test_baked_onnx_needs_no_extra_but_fast_serving(tmp_path: Path) -> None:
     baked = plan(
         "docker", models=(file_model(tmp_path),), bake=True, settings=Settings(), insecure=True
     )
-    assert baked.extras == ()
+    assert baked.extras == ("fast",)
     assert baked.models[0].location == "/opt/localvision/models/pets.onnx"
     assert baked.serve_args()[-3:-1] == ["--model", "pets=/opt/localvision/models/pets.onnx"]
 
@@ -211,23 +211,29 @@ def test_each_format_brings_its_extra_and_only_torch_formats_bring_torch(
 ) -> None:
     open_ = {"settings": Settings(), "insecure": True}
     baked = plan("docker", models=(file_model(tmp_path, suffix=suffix),), bake=True, **open_)
-    assert baked.extras == (extra,)
+    assert baked.extras == ("fast", extra)
     uri = plan(models=(ModelSource("pets", uri=f"s3://models/pets/3/pets{suffix}"),), **open_)
-    assert uri.extras == tuple(sorted({extra, "storage"}))
+    assert uri.extras == tuple(sorted({"fast", extra, "storage"}))
 
 
 def test_features_settings_and_lambda_bring_their_extras(tmp_path: Path) -> None:
-    assert plan(features=("faces", "ocr", "labels")).extras == ("aws", "faces", "ocr", "storage")
+    assert plan(features=("faces", "ocr", "labels")).extras == (
+        "aws",
+        "faces",
+        "fast",
+        "ocr",
+        "storage",
+    )
     grpc = SECURE.model_copy(
         update={"server": SECURE.server.model_copy(update={"grpc_port": 8081})}
     )
     with_grpc = plan(settings=grpc)
-    assert with_grpc.extras == ("aws", "grpc", "storage")  # aws: SigV4 for aws_credentials
+    assert with_grpc.extras == ("aws", "fast", "grpc", "storage")  # aws: SigV4 for aws_credentials
     assert with_grpc.ports == {"http": 8080, "grpc": 8081}
     function = plan(
         "lambda", settings=Settings(), insecure=True, models=(file_model(tmp_path),), bake=True
     )
-    assert function.extras == ("lambda",)
+    assert function.extras == ("fast", "lambda")
     assert function.models[0].location == "/var/task/models/pets.onnx"
 
 
@@ -236,7 +242,7 @@ def test_an_unknown_format_is_a_note_not_a_guess_at_extras() -> None:
     assert len(planned.notes) == 1
     assert "'pets' is not known from s3://models/pets/3/" in planned.notes[0]
     assert "--extra litert" in planned.notes[0]
-    assert plan(extras=("litert",)).extras == ("aws", "litert", "storage")
+    assert plan(extras=("litert",)).extras == ("aws", "fast", "litert", "storage")
 
 
 def test_images_are_named_by_version_and_kind(tmp_path: Path) -> None:

@@ -95,8 +95,8 @@ def test_a_name_kuberay_cannot_extend_is_refused() -> None:
 
 
 def test_the_image_has_the_ray_extra_and_what_the_models_need(tmp_path: Path) -> None:
-    assert plan().extras == ("aws", "ray", "storage")  # aws: SigV4 for aws_credentials
-    assert plan(settings=Settings(), insecure=True).extras == ("ray", "storage")
+    assert plan().extras == ("aws", "fast", "ray", "storage")  # aws: SigV4 for aws_credentials
+    assert plan(settings=Settings(), insecure=True).extras == ("fast", "ray", "storage")
     path = tmp_path / "pets.tflite"
     path.write_bytes(b"model")
     baked = plan(
@@ -105,7 +105,7 @@ def test_the_image_has_the_ray_extra_and_what_the_models_need(tmp_path: Path) ->
         settings=Settings(),
         insecure=True,
     )
-    assert baked.extras == ("litert", "ray")
+    assert baked.extras == ("fast", "litert", "ray")
 
 
 def test_grpc_is_left_to_the_plain_server() -> None:

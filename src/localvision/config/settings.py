@@ -163,6 +163,11 @@ class Settings(Checked):
     max_image_bytes: int = Field(20 * 1024 * 1024, gt=0)
     max_image_pixels: int = Field(50_000_000, gt=0)
     threads: int | None = Field(None, gt=0, description="Intra-op threads for each model.")
+    spin: bool = Field(
+        False,
+        description="Let ONNX Runtime's threads busy-wait between runs: a little lower latency "
+        "on an idle machine, at the cost of CPU the image work and other requests need.",
+    )
     providers: list[str] | None = Field(
         None, description="ONNX Runtime execution providers, in order of preference."
     )

@@ -67,6 +67,7 @@ FEATURE_EXTRAS: dict[Feature, str] = {
 
 KNOWN_EXTRAS = frozenset(
     {
+        "fast",
         "litert",
         "keras",
         "torch",

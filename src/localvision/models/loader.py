@@ -50,6 +50,7 @@ def load_model(
         cache_dir=settings.cache_dir,
         providers=settings.providers,
         threads=settings.threads,
+        spin=settings.spin,
         allow_pickle=settings.allow_pickle if allow_pickle is None else allow_pickle,
         input_size=user.input_size or sidecar.input_size,
     )

@@ -18,6 +18,7 @@ from ..errors import (
     ServerUnavailableError,
 )
 from ..types import AnnotateRequest, AnnotateResult, FeatureRequest
+from ..wire import codec
 from .auth import hash_key, offered_key
 from .batching import Ticket
 from .body import ClientClosedError
@@ -63,7 +64,7 @@ def parse_json(body: bytes, *, what: str = "request body") -> Any:
     caller's error, not the server's: it is refused like any other malformed JSON.
     """
     try:
-        return json.loads(body)
+        return codec.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InvalidParameterError(
             f"Invalid JSON payload received. The {what} is not valid JSON: {exc}."

@@ -32,6 +32,7 @@ from .common import (
     server_state,
     uris_to_bytes,
 )
+from .json_response import FastJSONResponse
 
 __all__ = ["router"]
 
@@ -59,7 +60,7 @@ async def batch_annotate(request: Request) -> Response:
         body = parse_json(await read_body(request, state.settings.server.max_body_bytes))
         int_enums = wire.wants_int_enums(request.query_params.get("$alt"))
         who = caller(request)
-        return JSONResponse(
+        return FastJSONResponse(
             await answer(state, body, int_enums=int_enums, caller=who, request=request)
         )
     except Exception as exc:  # every failure is answered in Google's error format

@@ -12,7 +12,6 @@ and answers ``{"results": [...]}``, one entry per image in the shape of
 
 from __future__ import annotations
 
-import base64
 import binascii
 import reprlib
 from typing import Any
@@ -26,6 +25,7 @@ from starlette.responses import JSONResponse, Response
 
 from ..errors import InvalidParameterError, LocalVisionError, OverloadedError, http_status
 from ..types import AnnotateRequest, AnnotateResult, Feature, FeatureRequest
+from ..wire import codec
 from .body import ClientClosedError, read_body
 from .common import (
     admit,
@@ -37,6 +37,7 @@ from .common import (
     server_state,
     uris_to_bytes,
 )
+from .json_response import FastJSONResponse
 
 __all__ = ["router"]
 
@@ -108,7 +109,7 @@ async def annotate_images(request: Request) -> Response:
                 else next(results)
             )
             out.append(result.to_dict())
-        return JSONResponse({"results": out})
+        return FastJSONResponse({"results": out})
     except Exception as exc:  # every failure is answered in the native error format
         return error(request, exc)
     finally:
@@ -182,7 +183,7 @@ async def _from_json(
             raise InvalidParameterError(f"images[{index}] must be an object.")
         if isinstance(item.get("content"), str):
             try:
-                images.append(base64.b64decode(item["content"], validate=True))
+                images.append(codec.b64decode(item["content"]))
             except (binascii.Error, ValueError):
                 raise InvalidParameterError(
                     f"images[{index}].content is not valid base64."

@@ -13,7 +13,6 @@ by its batch axis.
 
 from __future__ import annotations
 
-import base64
 import binascii
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from ..errors import ImageDecodeError, InferenceError, InvalidParameterError, Lo
 from ..imaging.decode import ImageLimits, decode_image
 from ..models.model import Model
 from ..models.preprocess import min_side_needed, to_tensor
+from ..wire import codec
 
 __all__ = ["EncodedImage", "ImageRun", "Rows", "TensorRun", "stack_rows"]
 
@@ -137,7 +137,7 @@ class TensorRun:
 
 def _from_base64(image: EncodedImage) -> bytes:
     try:
-        return base64.b64decode(image.data, validate=True)
+        return codec.b64decode(image.data)
     except (binascii.Error, ValueError):
         raise InvalidParameterError(
             f"Input {image.input!r}[{image.index}]: in JSON, encoded images must be base64 strings."

@@ -36,6 +36,7 @@ from .common import (
     require_loaded,
     server_state,
 )
+from .json_response import FastJSONResponse
 from .state import ServerState
 
 __all__ = ["router"]
@@ -77,7 +78,7 @@ async def dispatch(request: Request) -> Response:
             name, detect_text
         )
         payload = await handler(state, parse_json(body), caller(request), request)
-        return JSONResponse(payload, media_type=CONTENT_TYPE, headers=_ids(request_id))
+        return FastJSONResponse(payload, media_type=CONTENT_TYPE, headers=_ids(request_id))
     except Exception as exc:  # every failure is answered as an AWS error
         if isinstance(exc, ClientClosedError):  # nobody is left to read an answer
             return Response(status_code=exc.status)

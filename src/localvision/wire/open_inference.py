@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InvalidParameterError
+from . import codec
 
 __all__ = [
     "DATATYPES",
@@ -303,7 +304,7 @@ def encode_response(
     if request_id is not None:
         header["id"] = request_id
     header["outputs"] = entries
-    head = json.dumps(header, separators=(",", ":")).encode()
+    head = codec.dumps(header)
     if not chunks:
         return head, None
     return head + b"".join(chunks), len(head)

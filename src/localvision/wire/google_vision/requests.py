@@ -11,7 +11,6 @@ rest of the batch is answered.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import reprlib
 from collections.abc import Mapping
@@ -20,6 +19,7 @@ from typing import Any
 
 from ...errors import InvalidParameterError
 from ...types import Feature, FeatureRequest
+from .. import codec
 from .features import FEATURE_TYPES, LOCAL_FEATURES, MAX_IMAGES, TYPE_NAMES
 
 __all__ = ["MAX_ASPECT_RATIOS", "ImageSpec", "parse_batch_request", "wants_int_enums"]
@@ -188,7 +188,10 @@ def _base64(text: str, path: str) -> bytes:
     try:
         # proto3 JSON accepts both the standard and the URL-safe alphabet, padded or not.
         padded = text + "=" * (-len(text) % 4)
-        return base64.b64decode(padded.replace("-", "+").replace("_", "/"), validate=True)
+        try:
+            return codec.b64decode(padded)
+        except (binascii.Error, ValueError):  # the URL-safe alphabet (or garbage)
+            return codec.b64decode(padded.replace("-", "+").replace("_", "/"))
     except (binascii.Error, ValueError):
         raise _invalid(
             f"Invalid value at '{path}' (TYPE_BYTES), Base64 decoding failed for {text[:20]!r}"

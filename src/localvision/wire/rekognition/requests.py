@@ -10,7 +10,6 @@ exception against this server as against AWS.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import reprlib
 from collections.abc import Mapping, Sequence
@@ -19,6 +18,7 @@ from typing import Any
 
 from ...errors import ImageTooLargeError, InvalidParameterError
 from ...types import Feature, FeatureRequest
+from .. import codec
 from .errors import InvalidImageFormatError, SerializationError, UnknownOperationError
 
 __all__ = [
@@ -118,7 +118,7 @@ def parse_image(body: Mapping[str, Any]) -> ImageRef:
     if not isinstance(raw, str) or not raw:
         raise InvalidParameterError("Image.Bytes must be non-empty base64 data.")
     try:
-        data = base64.b64decode(raw, validate=True)
+        data = codec.b64decode(raw)
     except (binascii.Error, ValueError):
         raise SerializationError("Image.Bytes is not valid base64.") from None
     if not data:
