@@ -87,7 +87,13 @@ class ServerSettings(BaseModel):
     port: int = Field(8080, ge=0, le=65535)
     grpc_port: int | None = Field(None, ge=0, le=65535)
     max_body_bytes: int = Field(40 * 1024 * 1024, gt=0, description="Largest request body.")
-    workers: int = Field(1, gt=0, le=64, description="Batches the engine runs at once.")
+    workers: int = Field(
+        2,
+        gt=0,
+        le=64,
+        description="Batches the engine runs at once: with two, one decodes while the other "
+        "runs the model.",
+    )
     max_batch_size: int = Field(16, gt=0, le=1024, description="Most images merged in one batch.")
     max_queue_delay_ms: float = Field(
         0.0, ge=0, le=1000, description="How long an idle engine waits to fill a batch."
