@@ -41,12 +41,14 @@ import json
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from common import machine, oip_bytes_request, write_report
+from process_tree import family_cpu_s, own_cpu_s
 from rich.console import Console
 from rich.table import Table
 from serve import make_jpegs, running_server
@@ -193,6 +195,8 @@ class Sample:
     outcome: str = "lost"
     latency: float = 0.0
     why_lost: str = ""
+    status: int = 0
+    content_type: str = ""
 
 
 @dataclass
@@ -230,6 +234,7 @@ class Load:
             sample.why_lost = type(exc).__name__
             return
         sample.latency = time.perf_counter() - sample.due
+        sample.status, sample.content_type = status, headers.get("content-type", "")
         sample.outcome = outcome(sample.protocol, status, headers)
 
     def launch(self, due: float) -> tuple[Sample, asyncio.Task[None]]:
@@ -302,6 +307,13 @@ def summarise(phase: Phase, capacity: float | None = None) -> dict[str, Any]:
         "goodput_per_s": goodput,
         "generator_lag_ms": phase.lag_s * 1000,
         "lost_because": sorted({s.why_lost for s in phase.samples if s.outcome == "lost"}),
+        "errors_by_status": dict(
+            Counter(
+                f"{s.protocol} {s.status} {s.content_type}"
+                for s in phase.samples
+                if s.outcome == "error"
+            )
+        ),
         "answered_by_protocol": {
             p: sum(s.outcome == "answered" and s.protocol == p for s in phase.samples)
             for p in PROTOCOLS
@@ -321,7 +333,9 @@ def _quantile(values: Sequence[float], q: float) -> float:
 # ------------------------------------------------------------------------------ the run
 
 
-async def measure(port: int, requests: dict[str, list[bytes]], quick: bool) -> dict[str, Any]:
+async def measure(
+    port: int, server_pid: int, requests: dict[str, list[bytes]], quick: bool
+) -> dict[str, Any]:
     pool = Pool(port)
     load = Load(pool, requests)
     step_s = 2.5 if quick else 6.0
@@ -353,15 +367,20 @@ async def measure(port: int, requests: dict[str, list[bytes]], quick: bool) -> d
     threshold_ms = 2 * _quantile(typical, 0.5) + 5
     overload: list[dict[str, Any]] = []
     for factor in (2, 5, 10):
+        cpu = (family_cpu_s(server_pid), own_cpu_s())
         phase = await load.open_loop(Phase(f"{factor}x", capacity * factor, overload_s))
         ended = time.perf_counter()
+        used = {  # cores each side used during the step (both on the same machine)
+            "server_cores": (family_cpu_s(server_pid) - cpu[0]) / overload_s,
+            "generator_cores": (own_cpu_s() - cpu[1]) / overload_s,
+        }
         drained = asyncio.create_task(_drained(phase, ended))
         prober = Load(Pool(port), requests)
         recovery = await probe(prober, ended, probe_s, threshold_ms)
         prober.pool.close()
         await load.drain()
         row = summarise(phase, capacity)
-        overload.append({**row, "recovery_s": recovery, "drained_s": await drained})
+        overload.append({**row, **used, "recovery_s": recovery, "drained_s": await drained})
     pool.close()
     return {
         "saturation_closed_loop_per_s": saturation,
@@ -409,10 +428,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         config, model, photos = write_config(Path(tmp), args.fixtures)
         images = make_jpegs(photos, 16) if photos else colour_jpegs()
-        with running_server(config, Path(tmp) / "home") as url:
+        server = running_server(config, Path(tmp) / "home")
+        with server as url:
             port = int(url.rsplit(":", 1)[1])
             requests = build_requests(images, f"127.0.0.1:{port}", model)
-            result = asyncio.run(measure(port, requests, args.quick))
+            result = asyncio.run(measure(port, server.process.pid, requests, args.quick))
     report = {"machine": machine(), "model": model, "quick": args.quick, **result}
     print_table(report)
     write_report(report, args.out)
@@ -471,6 +491,7 @@ def print_table(report: dict[str, Any]) -> None:
         "of capacity",
         "recovery s",
         "drained s",
+        "cores: server / load",
         title=f"overload, {report['model']}, {report['machine']['cpus']} CPUs, "
         f"capacity {cap:.0f}/s ({report['capacity_step']})",
     )
@@ -492,8 +513,11 @@ def print_table(report: dict[str, Any]) -> None:
             if recovery is None
             else (f"{recovery:.2f}" if isinstance(recovery, float) else ""),
             f"{row['drained_s']:.2f}" if "drained_s" in row else "",
+            f"{row['server_cores']:.2f} / {row['generator_cores']:.2f}"
+            if "server_cores" in row
+            else "",
         )
-    console = Console(width=160)
+    console = Console(width=180)
     console.print(table)
     ten = report["overload"][-1]
     console.print(
@@ -503,6 +527,11 @@ def print_table(report: dict[str, Any]) -> None:
         f"answered by protocol {ten['answered_by_protocol']}, "
         f"generator lag up to {max(r['generator_lag_ms'] for r in report['overload']):.0f} ms"
     )
+    for row in report["overload"]:
+        if row["errors_by_status"]:
+            console.print(
+                f"{row['phase']}: errors by protocol and status {row['errors_by_status']}"
+            )
 
 
 if __name__ == "__main__":

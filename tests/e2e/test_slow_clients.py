@@ -275,6 +275,16 @@ def test_while_full_what_queues_no_images_is_still_answered(full: LiveServer) ->
         assert http.get("/healthz").status_code == 200
         assert http.get("/v1/models").status_code == 200
         assert http.get("/v2/models/colours").status_code == 200
-        assert http.post("/v1/images:annotate", content=GOOGLE_BODY).status_code == 429
+        before = shed_count(http.get("/metrics").text)
+        for _ in range(3):
+            assert http.post("/v1/images:annotate", content=GOOGLE_BODY).status_code == 429
         metrics = http.get("/metrics").text
     assert 'operation="shed"' in metrics
+    assert shed_count(metrics) == before + 3  # every shed is counted, not only the first
+
+
+def shed_count(metrics: str) -> float:
+    """``localvision_errors_total`` for Google's sheds (0 before the first)."""
+    prefix = 'localvision_errors_total{protocol="google",type="OverloadedError"} '
+    lines = [line for line in metrics.splitlines() if line.startswith(prefix)]
+    return float(lines[0][len(prefix) :]) if lines else 0.0

@@ -23,6 +23,10 @@ is busy; such a client could not have taken a place anyway.
 
 from __future__ import annotations
 
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
 from starlette._utils import get_route_path  # what the router matches on, root_path removed
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -58,6 +62,7 @@ class ShedWhenFull:
     def __init__(self, app: ASGIApp, *, state: ServerState) -> None:
         self.app = app
         self.state = state
+        self._answers: dict[str, _Answer] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         batcher = self.state.batcher
@@ -70,10 +75,41 @@ class ShedWhenFull:
             await self.app(scope, receive, send)
             return
         scope.setdefault("state", {}).update(protocol=protocol, operation="shed")
-        scope.setdefault("app", self.app)  # as the app sets it: renderers find the state there
+        answer = self._answers.get(protocol)
+        if answer is None:
+            answer = self._render(protocol, scope)  # its renderer counts this first one
+        else:
+            answer.counter.inc()
+        headers = list(answer.headers)
+        if protocol == "aws":  # every Rekognition answer has its own request id
+            headers.append((b"x-amzn-requestid", str(uuid.uuid4()).encode()))
+        if closes_unread(scope):
+            headers.append((b"connection", b"close"))
+        await send({"type": "http.response.start", "status": answer.status, "headers": headers})
+        await send({"type": "http.response.body", "body": answer.body})
+
+    def _render(self, protocol: str, scope: Scope) -> _Answer:
+        """The protocol's answer, rendered once by its own renderer (the wording never
+        changes) and kept, with the error counter the renderer counted it on."""
         busy = OverloadedError("The server is busy.", hint="Retry after a short wait.")
+        scope.setdefault("app", self.app)  # as the app sets it: renderers find the state there
         response = error_response(scope, self.state, busy)
         response.headers["Retry-After"] = "1"
-        if closes_unread(scope):
-            response.headers["Connection"] = "close"
-        await response(scope, receive, send)
+        kept = [(k, v) for k, v in response.raw_headers if k != b"x-amzn-requestid"]
+        label = "OverloadedError" if protocol != "aws" else "ThrottlingException"
+        answer = _Answer(
+            response.status_code,
+            tuple(kept),
+            bytes(response.body),
+            self.state.metrics.errors.labels(protocol, label),
+        )
+        self._answers[protocol] = answer
+        return answer
+
+
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    status: int
+    headers: tuple[tuple[bytes, bytes], ...]
+    body: bytes
+    counter: Any  # the protocol's error counter child
