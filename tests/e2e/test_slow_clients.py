@@ -240,23 +240,33 @@ def full(colour_model_path: Path, isolated_home: Path) -> Iterator[LiveServer]:
 GOOGLE_BODY = b'{"requests": [{"image": {"content": "AAAA"}, "features": [{"type": 4}]}]}'
 
 
+GOOGLE_HEAD = (
+    b"POST /v1/images:annotate HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+    b"Content-Type: application/json\r\nContent-Length: %d\r\n" % len(GOOGLE_BODY)
+)
+
+
 def test_a_request_shed_while_full_keeps_its_connection(full: LiveServer) -> None:
-    """Refused without reading its body, the small body is dropped as it arrives and the next
+    """Refused on its headers alone, its small body is dropped as it arrives and the next
     request on the same connection is served: a refused client need not reconnect."""
-    request = (
-        b"POST /v1/images:annotate HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-        b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(GOOGLE_BODY)
-    )
-    with connect(full, request + GOOGLE_BODY) as sock:
+    with connect(full, GOOGLE_HEAD + b"\r\n") as sock:
         for _ in range(3):
-            status, headers, body = read_response(sock)
+            status, headers, body = read_response(sock)  # before any of the body was sent
             assert status == 429 and headers.get("connection") != "close"
             assert headers["retry-after"] == "1"
             assert json.loads(body)["error"]["status"] == "RESOURCE_EXHAUSTED"
-            sock.sendall(request + GOOGLE_BODY)
+            sock.sendall(GOOGLE_BODY + GOOGLE_HEAD + b"\r\n")  # the body, then the next one
         read_response(sock)
-        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        sock.sendall(GOOGLE_BODY + b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         assert read_response(sock)[0] == 200
+
+
+def test_a_client_waiting_for_100_continue_is_refused_and_disconnected(full: LiveServer) -> None:
+    """No "100 Continue" was sent, so the body may never come: keeping the connection would
+    read the client's next request as that body."""
+    sock = connect(full, GOOGLE_HEAD + b"Expect: 100-continue\r\n\r\n")
+    status, headers, _ = parse(read_until_closed(sock))
+    assert status == 429 and headers["connection"] == "close"
 
 
 def test_a_large_body_shed_while_full_closes_its_connection(full: LiveServer) -> None:

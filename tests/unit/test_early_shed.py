@@ -47,3 +47,7 @@ def test_small_unread_bodies_keep_the_connection_and_large_or_chunked_ones_close
     assert closes_unread(scope((b"content-length", str(DRAIN_LIMIT + 1).encode())))
     assert closes_unread(scope((b"transfer-encoding", b"chunked")))
     assert closes_unread(scope((b"content-length", b"nonsense")))
+    # A client waiting for "100 Continue" (never sent) may hold its body back: the next request
+    # on the connection would be read as that body.
+    assert closes_unread(scope((b"content-length", b"5000"), (b"expect", b"100-continue")))
+    assert closes_unread(scope((b"Expect", b"100-Continue"), (b"content-length", b"10")))

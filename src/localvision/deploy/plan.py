@@ -175,7 +175,7 @@ def _place(model: ModelSource, bake: bool, models_dir: str) -> PlannedModel:
 
 
 def _extras(request: DeployRequest) -> tuple[tuple[str, ...], list[str]]:
-    wanted: set[str] = {"fast"}  # every image serves: the fast JSON, base64 and event loop
+    wanted: set[str] = {"fast"}  # every image serves: uvloop's event loop, httptools' parser
     notes: list[str] = []
     settings = request.settings
     given = {model.name for model in request.models}

@@ -60,18 +60,14 @@ def label(request: Request, protocol: str, operation: str) -> None:
 def parse_json(body: bytes, *, what: str = "request body") -> Any:
     """Decode a JSON body, or raise an error naming what is wrong with it.
 
-    Nesting deeper than the interpreter's recursion limit (``[[[[...`` 100,000 deep) is the
-    caller's error, not the server's: it is refused like any other malformed JSON.
+    Nesting deeper than 1,024 levels (``[[[[...`` 100,000 deep) is the caller's error, not the
+    server's: :mod:`~localvision.wire.codec` refuses it like any other malformed JSON.
     """
     try:
         return codec.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except json.JSONDecodeError as exc:
         raise InvalidParameterError(
             f"Invalid JSON payload received. The {what} is not valid JSON: {exc}."
-        ) from None
-    except RecursionError:
-        raise InvalidParameterError(
-            f"Invalid JSON payload received. The {what} is nested too deeply."
         ) from None
 
 

@@ -1,6 +1,5 @@
 """The JSON response of the protocol routes' answers, encoded by :mod:`localvision.wire.codec`
-(``orjson`` when the ``fast`` extra is installed: about a third of the standard library's time
-for a labels answer)."""
+(``orjson``: about a third of the standard library's time for a labels answer)."""
 
 from __future__ import annotations
 

@@ -10,12 +10,16 @@ every route renders in its protocol's error format (408 for native and Open Infe
 Google's and AWS's error models have no 408, so they answer their "invalid argument" 400).
 
 A response to a body that timed out closes the connection (``Connection: close``): that client
-is too slow to wait for. A refusal sent without reading the upload closes it only when what is
-left could be large (:func:`closes_unread`): a declared body over :data:`DRAIN_LIMIT`, or a
-chunked one. A smaller rest is cheaper to let through than to make the client reconnect:
-uvicorn's HTTP protocols parse and drop body bytes that arrive after the response, and the next
-request on the connection is served as usual (a client that sends nothing more is closed after
-``server.keep_alive_s``, one that trickles by the header deadline of :mod:`.http_protocol`).
+is too slow to wait for. A refusal sent without reading the upload closes it unless the rest is
+sure to come and small (:func:`closes_unread`): it closes for a chunked body, a declared body
+over :data:`DRAIN_LIMIT`, and a client waiting for ``100 Continue`` (it was never sent, so
+that client may never send its body, and the next request would be read as body). A smaller
+rest is cheaper to let through than to make the client reconnect: uvicorn's HTTP protocols
+parse and drop body bytes that arrive after the response, and the next request on the
+connection is served as usual. While that rest arrives the connection is held by the header
+deadline of :mod:`.http_protocol` (``server.read_timeout_s`` from the first dropped byte, for
+the rest and the next request's headers together), and one that sends nothing more by
+``server.keep_alive_s``.
 """
 
 from __future__ import annotations
@@ -114,17 +118,19 @@ class ReadDeadline:
 
 def closes_unread(scope: Scope) -> bool:
     """Whether an answer sent before this request's body was read should close the connection:
-    the body is chunked or declared larger than :data:`DRAIN_LIMIT`."""
+    the body is chunked, declared larger than :data:`DRAIN_LIMIT`, or held back until the
+    server says ``100 Continue``."""
+    small = True
     for name, value in scope.get("headers", []):
         key = name.lower()
-        if key == b"transfer-encoding":
+        if key == b"transfer-encoding" or (key == b"expect" and value.lower() == b"100-continue"):
             return True
         if key == b"content-length":
             try:
-                return int(value) > DRAIN_LIMIT
+                small = int(value) <= DRAIN_LIMIT
             except ValueError:
                 return True
-    return False
+    return not small
 
 
 def _has_body(scope: Scope) -> bool:

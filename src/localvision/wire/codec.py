@@ -1,83 +1,56 @@
-"""JSON and base64 for request and response bodies: the fast libraries when installed.
+"""JSON and base64 for request and response bodies, with ``orjson`` and ``pybase64``.
 
 Every protocol's request is JSON carrying images as base64 text, so each request pays for one
 JSON parse and one base64 decode of the whole image on the server's event loop, and one JSON
 encode of the answer. The standard library's base64 decoder handles a 640x480 JPEG (96 KB of
 text) in about 200 µs and ``json`` parses that body in about 65; ``pybase64`` (SIMD) takes 5 µs
-and ``orjson`` 34. The ``fast`` extra installs both (with uvloop and httptools, which uvicorn
-picks up by itself); without them the standard library does the same work, with the same
-answers and errors.
+and ``orjson`` 34. Both are core dependencies (small wheels for every platform Python ships
+on), so a server answers the same whatever else is installed.
 
-What differs with ``orjson``, all of it malformed input refused either way: it refuses ``NaN``
-and ``Infinity`` literals, integers beyond 64 bits, lone surrogates, and nesting deeper than
-1,024 levels (each a :class:`json.JSONDecodeError`, as the standard library raises for what
-it refuses).
+What ``orjson`` refuses that the standard library accepted, all of it as invalid JSON (a
+:class:`json.JSONDecodeError`): ``NaN`` and ``Infinity`` literals, numbers beyond a double's
+range (``1e400``), a leading byte-order mark, lone surrogates, nesting deeper than 1,024
+levels. Integers beyond 64 bits become floats. On output, a non-finite float is written as
+``null`` (no answer of the protocol routes holds one: scores are clipped to 0..1).
+
+Base64 is decoded strictly (the standard alphabet, padding required, nothing else); what
+``pybase64`` refuses is tried once more by the standard library's strict decoder, so exactly
+what the standard library accepts is accepted (it also allows excess padding, ``AAAA==``).
 """
 
 from __future__ import annotations
 
 import binascii
-import json
-from collections.abc import Callable
 from typing import Any
 
-__all__ = ["FAST_BASE64", "FAST_JSON", "b64decode", "dumps", "loads", "stdlib_b64decode"]
+import orjson
+import pybase64
 
-
-def stdlib_b64decode(data: str | bytes) -> bytes:
-    """Strict base64 by the standard library (what :func:`b64decode` falls back to)."""
-    return binascii.a2b_base64(
-        data.encode("ascii") if isinstance(data, str) else data, strict_mode=True
-    )
-
-
-_loads: Callable[[bytes | str], Any] = json.loads
-_decode: Callable[[str | bytes], bytes] = stdlib_b64decode
-
-try:
-    import orjson
-
-    FAST_JSON = True
-    _loads = orjson.loads
-except ImportError:  # pragma: no cover - the fast extra is installed in the test environment
-    FAST_JSON = False
-
-try:
-    import pybase64
-
-    FAST_BASE64 = True
-
-    def _fast_b64decode(data: str | bytes) -> bytes:
-        decoded: bytes = pybase64.b64decode(data, validate=True)
-        return decoded
-
-    _decode = _fast_b64decode
-except ImportError:  # pragma: no cover
-    FAST_BASE64 = False
+__all__ = ["b64decode", "dumps", "loads"]
 
 
 def loads(data: bytes | str) -> Any:
-    """Parse JSON text. Raises :class:`json.JSONDecodeError` (``orjson``'s error is one) when
-    it is not valid, :class:`RecursionError` when the standard library meets deep nesting."""
-    return _loads(data)
+    """Parse JSON text; :class:`json.JSONDecodeError` when it is not valid."""
+    return orjson.loads(data)
 
 
 def dumps(value: Any) -> bytes:
     """Compact UTF-8 JSON for ``value`` (dicts with string keys, lists, str, int, float,
     bool, None)."""
-    if FAST_JSON:
-        encoded: bytes = orjson.dumps(value)
-        return encoded
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+    encoded: bytes = orjson.dumps(value)
+    return encoded
 
 
 def b64decode(data: str | bytes) -> bytes:
-    """Strict standard-alphabet base64 (padding required, no whitespace or other characters).
-    Raises :class:`binascii.Error` (a ``ValueError``) for anything else, and for text that is
-    not ASCII."""
+    """Strict standard-alphabet base64. Raises :class:`binascii.Error` (a ``ValueError``) for
+    anything the standard library's strict decoder refuses, text that is not ASCII included."""
     try:
-        return _decode(data)
-    except binascii.Error:
-        raise
-    except ValueError as exc:  # not ASCII (each library words it its own way)
-        raise binascii.Error(f"Invalid base64 data: {exc}") from None
+        decoded: bytes = pybase64.b64decode(data, validate=True)
+        return decoded
+    except ValueError:  # refused, or not ASCII: the standard library has the last word
+        pass
+    try:
+        raw = data.encode("ascii") if isinstance(data, str) else data
+    except UnicodeEncodeError:
+        raise binascii.Error("Invalid base64 data: it is not ASCII.") from None
+    return binascii.a2b_base64(raw, strict_mode=True)

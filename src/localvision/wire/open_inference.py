@@ -20,7 +20,6 @@ from typing import Any
 import numpy as np
 
 from ..errors import InvalidParameterError
-from . import codec
 
 __all__ = [
     "DATATYPES",
@@ -304,7 +303,7 @@ def encode_response(
     if request_id is not None:
         header["id"] = request_id
     header["outputs"] = entries
-    head = codec.dumps(header)
+    head = json.dumps(header, separators=(",", ":")).encode()  # NaN stays NaN
     if not chunks:
         return head, None
     return head + b"".join(chunks), len(head)
