@@ -1,7 +1,9 @@
 """Benchmark: localvision's server against the servers a user would otherwise pick.
 
 Serves the int8 MobileNetV2 ONNX fixture, with the same pre-processing (centre crop to
-224x224, bilinear, ImageNet mean/std) and the same ONNX Runtime intra-op threads, from:
+224x224, bilinear, ImageNet mean/std) and the same ONNX Runtime threads (``--threads``, the CPU
+count by default; ``localvision serve`` runs on its own default unless ``--server-threads`` is
+given: the CPUs shared among its two workers, the same CPU budget split two ways), from:
 
 - ``localvision serve`` through three protocols: Google REST (base64 JSON), the native
   multipart upload and Open Inference with the encoded image as a binary ``BYTES`` tensor;
@@ -238,13 +240,14 @@ def running(server: Server, log: Path) -> Iterator[tuple[str, int]]:
         stop_family(process)
 
 
-def top_settings(threads: int, spin: bool | None) -> str:
-    """The top-level lines of localvision's config: intra-op threads, and ``spin`` when the
-    run sets it (else the built-in default)."""
-    return f"threads = {threads}\n" + ("" if spin is None else f"spin = {str(spin).lower()}\n")
+def top_settings(threads: int | None, spin: bool | None) -> str:
+    """The top-level lines of localvision's config: intra-op threads and ``spin``, each when
+    the run sets it (else localvision's own default)."""
+    lines = "" if threads is None else f"threads = {threads}\n"
+    return lines + ("" if spin is None else f"spin = {str(spin).lower()}\n")
 
 
-def localvision_server(tmp: Path, models: Path, threads: int, spin: bool | None) -> Server:
+def localvision_server(tmp: Path, models: Path, threads: int | None, spin: bool | None) -> Server:
     port = free_port()
     config = tmp / "localvision.toml"
     config.write_text(
@@ -515,6 +518,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=None, help="per measurement (10; 3)")
     parser.add_argument("--threads", type=int, default=None, help="ORT intra-op threads")
     parser.add_argument(
+        "--server-threads",
+        type=int,
+        default=None,
+        help="localvision serve's threads (default: its own, the CPUs shared among its workers)",
+    )
+    parser.add_argument(
         "--spin",
         choices=("on", "off"),
         default=None,
@@ -573,6 +582,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         models,
                         image,
                         threads,
+                        args.server_threads,
                         spin,
                         seconds,
                         tmp,
@@ -597,6 +607,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "settings": {
             "image": "640x480 JPEG, quality 90",
             "threads": threads,
+            "server_threads": args.server_threads or "default",
             "spin": args.spin or "default",
             "rounds": rounds,
             "seconds": seconds,
@@ -617,6 +628,7 @@ def run_unit(
     models: Path,
     image: bytes,
     threads: int,
+    server_threads: int | None,
     spin: bool | None,
     seconds: float,
     tmp: Path,
@@ -630,7 +642,7 @@ def run_unit(
     if unit == "in-process":
         return bench_in_process(models, image, threads, spin, seconds, tmp)
     if unit == "localvision":
-        server = localvision_server(tmp, models, threads, spin)
+        server = localvision_server(tmp, models, server_threads, spin)
     else:
         server = peer_server(unit, venvs[unit.split("-")[0]], models, threads)
     return bench_server(server, cases[unit], seconds, warm_up, tmp, labels)
@@ -678,7 +690,8 @@ def print_table(report: dict[str, Any], console: Console) -> None:
         "x engine",
         "errors",
         title=f"{settings['image']}, {report['machine']['cpus']} CPUs, {settings['threads']} "
-        f"ORT threads, medians of {settings['rounds']} x {settings['seconds']:g} s",
+        f"ORT threads (localvision serve: {settings.get('server_threads', 'default')}), "
+        f"medians of {settings['rounds']} x {settings['seconds']:g} s",
     )
     for r in sorted(report["rows"], key=lambda r: (r["connections"], -r["requests_per_s"])):
         low, high = r["requests_per_s_range"]
