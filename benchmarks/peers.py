@@ -2,8 +2,7 @@
 
 Serves the int8 MobileNetV2 ONNX fixture, with the same pre-processing (centre crop to
 224x224, bilinear, ImageNet mean/std) and the same ONNX Runtime threads (``--threads``, the CPU
-count by default; ``localvision serve`` runs on its own default unless ``--server-threads`` is
-given: the CPUs shared among its two workers, the same CPU budget split two ways), from:
+count by default; ``--server-threads`` gives ``localvision serve`` another number), from:
 
 - ``localvision serve`` through three protocols: Google REST (base64 JSON), the native
   multipart upload and Open Inference with the encoded image as a binary ``BYTES`` tensor;
@@ -521,7 +520,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--server-threads",
         type=int,
         default=None,
-        help="localvision serve's threads (default: its own, the CPUs shared among its workers)",
+        help="localvision serve's threads (default: --threads)",
     )
     parser.add_argument(
         "--spin",
@@ -607,7 +606,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "settings": {
             "image": "640x480 JPEG, quality 90",
             "threads": threads,
-            "server_threads": args.server_threads or "default",
+            "server_threads": args.server_threads or threads,
             "spin": args.spin or "default",
             "rounds": rounds,
             "seconds": seconds,
@@ -642,7 +641,7 @@ def run_unit(
     if unit == "in-process":
         return bench_in_process(models, image, threads, spin, seconds, tmp)
     if unit == "localvision":
-        server = localvision_server(tmp, models, server_threads, spin)
+        server = localvision_server(tmp, models, server_threads or threads, spin)
     else:
         server = peer_server(unit, venvs[unit.split("-")[0]], models, threads)
     return bench_server(server, cases[unit], seconds, warm_up, tmp, labels)
@@ -690,7 +689,7 @@ def print_table(report: dict[str, Any], console: Console) -> None:
         "x engine",
         "errors",
         title=f"{settings['image']}, {report['machine']['cpus']} CPUs, {settings['threads']} "
-        f"ORT threads (localvision serve: {settings.get('server_threads', 'default')}), "
+        f"ORT threads (localvision serve: {settings.get('server_threads', settings['threads'])}), "
         f"medians of {settings['rounds']} x {settings['seconds']:g} s",
     )
     for r in sorted(report["rows"], key=lambda r: (r["connections"], -r["requests_per_s"])):

@@ -120,31 +120,3 @@ def test_the_spin_setting_reaches_onnx_runtimes_session(tmp_path: Path, settings
     assert allow_spinning(settings) == "0"
     assert Settings.load(None, environ={"LOCALVISION_SPIN": "true"}).spin is True
     assert allow_spinning(settings.model_copy(update={"spin": True})) is None
-
-
-@pytest.mark.parametrize(("threads", "workers"), [(None, 2), (None, 1), (3, 2)])
-def test_served_models_share_the_cpus_among_the_workers_unless_threads_is_set(
-    tmp_path: Path, settings: Settings, threads: int | None, workers: int
-) -> None:
-    import os
-
-    from localvision.config import ModelConfig, ServerSettings
-    from localvision.server import ServerState
-
-    path = tmp_path / "colour.onnx"
-    colour_classifier_onnx(path)
-    served = settings.model_copy(
-        update={
-            "threads": threads,
-            "models": {"colours": ModelConfig(path=str(path))},
-            "server": ServerSettings(workers=workers),
-        }
-    )
-    state = ServerState(served)
-    state.start()
-    try:
-        session = state.models["colours"].runtime._session  # type: ignore[attr-defined]
-        expected = threads or max(1, (os.cpu_count() or 1) // workers)
-        assert session.get_session_options().intra_op_num_threads == expected
-    finally:
-        state.close()

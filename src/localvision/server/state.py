@@ -10,7 +10,6 @@ listening (:mod:`.loading`): :meth:`~ServerState.load_models`, then
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -92,20 +91,6 @@ class ServerState:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _closed: bool = False
 
-    @property
-    def model_settings(self) -> Settings:
-        """The settings models are loaded with. With ``threads`` unset, the CPUs are shared
-        among the batches ``server.workers`` runs at once (one thread each on two CPUs): each
-        run brings its own calling thread, so every run using every CPU would put ``workers``
-        times too many threads on the cores, and a thread waiting for another run's slice
-        costs CPU for nothing (``docs/benchmarks.md``). Set, ``threads`` is used as it is."""
-        if self.settings.threads is not None:
-            return self.settings
-        workers = self.settings.server.workers
-        return self.settings.model_copy(
-            update={"threads": max(1, (os.cpu_count() or 1) // workers)}
-        )
-
     def check(self) -> None:
         """Refuse at once, without loading anything or touching the network, a configuration
         whose models cannot be found: a missing file, an unknown registered name, a malformed
@@ -148,7 +133,7 @@ class ServerState:
             self.reason = f"loading model {name}"
             self.loading_model = name
             log.info("loading %smodel %s", "" if name in configured else "registered ", name)
-            model = resolve_model(name, self.model_settings)
+            model = resolve_model(name, self.settings)
             try:
                 warm_up(model)
             except BaseException:
@@ -239,7 +224,7 @@ class ServerState:
                 continue
             log.info("%s moved to version %s; loading it", ref, current)
             try:
-                fresh = resolve_model(ref, self.model_settings)
+                fresh = resolve_model(ref, self.settings)
                 warm_up(fresh)
             except LocalVisionError as exc:
                 log.error("cannot load %s@%s, keeping version %s: %s", ref, current, version, exc)
