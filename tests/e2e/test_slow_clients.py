@@ -202,8 +202,15 @@ def test_connections_beyond_max_connections_are_answered_503(isolated_home: Path
             for sock in held:  # each served, and kept open
                 assert read_response(sock)[0] == 200
             extra = connect(server, request)
-            status, headers, _ = parse(read_until_closed(extra))
+            status, headers, body = parse(read_until_closed(extra))
             assert status == 503 and headers["connection"] == "close"
+            assert json.loads(body)["error"]["code"] == "overloaded"  # JSON, not plain text
+            # In the protocol's own "slow down", which Google's client retries by itself.
+            google = connect(server, GOOGLE_HEAD + b"\r\n" + GOOGLE_BODY)
+            status, headers, body = parse(read_until_closed(google))
+            assert status == 429 and headers["connection"] == "close"
+            assert headers["retry-after"] == "1"
+            assert json.loads(body)["error"]["status"] == "RESOURCE_EXHAUSTED"
         finally:
             for sock in held:
                 sock.close()

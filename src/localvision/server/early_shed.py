@@ -15,6 +15,10 @@ read. The connection stays open when the rest of the body is small
 (:func:`~.read_deadline.closes_unread`): the HTTP protocol parses and drops it, which costs far
 less than the client's reconnecting.
 
+Requests that arrive while more than ``server.max_connections`` connections are open (marked
+by the HTTP protocol, :data:`~.http_protocol.OVER_CAPACITY`) get the same answer, whatever
+their path, and their connection is closed.
+
 Requests that get past it still take their place through the route's own admission check,
 which is the one that counts: this is an early look at the same queue, not a second limit. It
 answers before credentials are checked, so a client without them learns only that the server
@@ -31,7 +35,9 @@ from starlette._utils import get_route_path  # what the router matches on, root_
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..errors import OverloadedError
+from . import gate
 from .gate import AWS_PATH
+from .http_protocol import OVER_CAPACITY
 from .protocol_errors import error_response
 from .read_deadline import closes_unread
 from .state import ServerState
@@ -65,15 +71,25 @@ class ShedWhenFull:
         self._answers: dict[str, _Answer] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = get_route_path(scope)
+        if scope.get(OVER_CAPACITY):  # too many connections: any request, and close
+            await self._refuse(gate.protocol_of(path, scope.get("method", "")), scope, send)
+            return
         batcher = self.state.batcher
         protocol = (
-            inference_protocol(get_route_path(scope), scope.get("method", ""))
-            if scope["type"] == "http" and batcher is not None and batcher.full
+            inference_protocol(path, scope.get("method", ""))
+            if batcher is not None and batcher.full
             else None
         )
         if protocol is None:
             await self.app(scope, receive, send)
             return
+        await self._refuse(protocol, scope, send)
+
+    async def _refuse(self, protocol: str, scope: Scope, send: Send) -> None:
         scope.setdefault("state", {}).update(protocol=protocol, operation="shed")
         answer = self._answers.get(protocol)
         if answer is None:
@@ -83,7 +99,7 @@ class ShedWhenFull:
         headers = list(answer.headers)
         if protocol == "aws":  # every Rekognition answer has its own request id
             headers.append((b"x-amzn-requestid", str(uuid.uuid4()).encode()))
-        if closes_unread(scope):
+        if scope.get(OVER_CAPACITY) or closes_unread(scope):
             headers.append((b"connection", b"close"))
         await send({"type": "http.response.start", "status": answer.status, "headers": headers})
         await send({"type": "http.response.body", "body": answer.body})

@@ -1,4 +1,5 @@
-"""uvicorn's HTTP/1.1 protocol with a deadline on receiving a request's headers.
+"""uvicorn's HTTP/1.1 protocol with a deadline on receiving a request's headers, and a cap on
+open connections whose refusals the app answers in each protocol's format.
 
 uvicorn limits how long an idle kept-alive connection stays open (``timeout_keep_alive``),
 but nothing else: a connection that sends nothing, or half a request line and a few headers
@@ -17,8 +18,15 @@ headers are complete, so "the cycle is still the one from when the timer was arm
 per request. The same start time goes into the request's scope (:data:`READ_STARTED`), so
 :class:`~.read_deadline.ReadDeadline` gives headers and body one budget together.
 
+The same moment (complete headers, the request's task created but not yet run) is where the
+connection cap is checked: with more than ``server.max_connections`` connections open (or
+requests in progress), the request's scope is marked (:data:`OVER_CAPACITY`) and the app
+answers it at once, in its protocol's format, and closes the connection
+(:mod:`.early_shed`). uvicorn's own cap (``limit_concurrency``) answered a plain-text 503 that
+no Google or AWS client reads as "slow down".
+
 :func:`http_protocol` picks the protocol uvicorn's ``auto`` would (``httptools`` when it is
-installed, else ``h11``) with this deadline added.
+installed, else ``h11``) with this deadline and cap added.
 """
 
 from __future__ import annotations
@@ -32,7 +40,11 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from .read_deadline import READ_STARTED
 
-__all__ = ["HeaderDeadline", "http_protocol"]
+__all__ = ["OVER_CAPACITY", "HeaderDeadline", "http_protocol"]
+
+OVER_CAPACITY = "localvision.over_capacity"
+"""Scope key, set (True) on a request that arrived while more connections than
+``server.max_connections`` were open."""
 
 log = logging.getLogger("localvision.server")
 
@@ -45,11 +57,14 @@ class HeaderDeadline(asyncio.Protocol):
     """
 
     read_timeout_s: ClassVar[float] = 30.0
+    max_connections: ClassVar[int | None] = None
 
     # What the mixin uses of uvicorn's protocols (both define these).
     cycle: Any
     transport: asyncio.Transport
     loop: asyncio.AbstractEventLoop
+    connections: set[Any]
+    tasks: set[Any]
 
     _header_timer: asyncio.TimerHandle | None = None
     _armed_for: object = None  # the request cycle current when the timer was armed
@@ -69,6 +84,10 @@ class HeaderDeadline(asyncio.Protocol):
         if self._header_timer is not None and self.cycle is not self._armed_for:
             self._disarm()
             self.cycle.scope[READ_STARTED] = self._armed_at
+            cap = self.max_connections
+            # This request's own task is among the tasks already; its connection too.
+            if cap is not None and (len(self.connections) > cap or len(self.tasks) - 1 > cap):
+                self.cycle.scope[OVER_CAPACITY] = True
 
     def connection_lost(self, exc: Exception | None) -> None:
         """Forget the deadline of a connection that is gone."""
@@ -105,10 +124,13 @@ class H11WithHeaderDeadline(HeaderDeadline, H11Protocol):
     """uvicorn's ``h11`` protocol with :class:`HeaderDeadline`."""
 
 
-def http_protocol(read_timeout_s: float) -> type[asyncio.Protocol]:
+def http_protocol(
+    read_timeout_s: float, max_connections: int | None = None
+) -> type[asyncio.Protocol]:
     """The HTTP protocol class for uvicorn's ``Config(http=...)``: ``httptools`` when it is
     installed (as uvicorn's ``auto`` chooses), else ``h11``, closing connections whose
-    request headers have not all arrived within ``read_timeout_s``."""
+    request headers have not all arrived within ``read_timeout_s``, and marking requests
+    that arrive while more than ``max_connections`` connections are open."""
     base: type[HeaderDeadline] = H11WithHeaderDeadline
     if importlib.util.find_spec("httptools") is not None:
         from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -117,4 +139,5 @@ def http_protocol(read_timeout_s: float) -> type[asyncio.Protocol]:
             """uvicorn's ``httptools`` protocol with :class:`HeaderDeadline`."""
 
         base = HttpToolsWithHeaderDeadline
-    return type(base.__name__, (base,), {"read_timeout_s": read_timeout_s})
+    attributes = {"read_timeout_s": read_timeout_s, "max_connections": max_connections}
+    return type(base.__name__, (base,), attributes)

@@ -2,9 +2,10 @@
 
 ``localvision serve`` and the test servers build their uvicorn server here, so both get:
 
-* ``max_connections``: uvicorn's ``limit_concurrency``, which answers 503 to a request
-  arriving while more connections than that are open (uvicorn counts the asking connection
-  among them, hence the ``+ 1``);
+* ``max_connections``: a request arriving while more connections than that are open is
+  answered at once in its protocol's format ("busy", as when the queue is full) and its
+  connection closed (:mod:`.http_protocol`, :mod:`.early_shed`; uvicorn's own
+  ``limit_concurrency`` answered plain text);
 * ``keep_alive_s``: uvicorn's ``timeout_keep_alive`` for idle kept-alive connections;
 * ``read_timeout_s``: a deadline on request headers (:mod:`.http_protocol`; uvicorn has
   none) and, in the app, on request bodies (:mod:`.read_deadline`);
@@ -43,8 +44,7 @@ def uvicorn_config(app: ASGIApp, settings: Settings, *, drain_s: int = DRAIN_S) 
         app,
         host=server.host,
         port=server.port,
-        http=http_protocol(server.read_timeout_s),
-        limit_concurrency=server.max_connections + 1,
+        http=http_protocol(server.read_timeout_s, server.max_connections),
         # uvicorn only hands this to loop.call_later, so fractions of a second work too.
         timeout_keep_alive=server.keep_alive_s,  # type: ignore[arg-type]
         timeout_graceful_shutdown=drain_s,
