@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import pytest
 from PIL import Image
 
-from localvision.config import Settings
+from localvision.config import ServerSettings, Settings
 
 from .builders import COLOUR_LABELS, colour_classifier_onnx
 from .storage_stand_ins import (  # noqa: F401  (the object-store stand-ins, session-wide)
@@ -87,19 +87,24 @@ def solid_jpeg(colour: tuple[int, int, int], size: tuple[int, int] = (64, 48)) -
     return buffer.getvalue()
 
 
+def colour_settings(model: Path, home: Path, server: ServerSettings | None = None) -> Settings:
+    """Settings serving the tiny colour model (``model``) as ``colours``, answering labels."""
+    from localvision.config import ModelConfig
+
+    return Settings(
+        home=home,
+        models={"colours": ModelConfig(path=str(model))},
+        features={"labels": "colours"},
+        server=server or ServerSettings(),
+    )
+
+
 @pytest.fixture(scope="session")
 def colour_server(colour_model_path: Path, isolated_home: Path) -> Iterator[LiveServer]:
     """A real server on a free loopback port answering labels with the tiny colour model."""
-    from localvision.config import ModelConfig
-
     from .servers import live_server
 
-    settings = Settings(
-        home=isolated_home,
-        models={"colours": ModelConfig(path=str(colour_model_path))},
-        features={"labels": "colours"},
-    )
-    with live_server(settings) as server:
+    with live_server(colour_settings(colour_model_path, isolated_home)) as server:
         yield server
 
 

@@ -71,7 +71,8 @@ def test_serve_applies_the_connection_settings(
     assert result.exit_code == 0, result.output
     (server,) = seen
     config = server.config
-    assert config.limit_concurrency == 8  # uvicorn counts the asking connection too
+    assert config.limit_concurrency is None  # the protocol marks them: answered in format
+    assert config.http.max_connections == 7  # type: ignore[union-attr]
     assert config.timeout_keep_alive == 1.5
     assert config.http.read_timeout_s == 2.5  # type: ignore[union-attr]
     assert config.timeout_graceful_shutdown == 10

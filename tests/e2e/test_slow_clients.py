@@ -16,9 +16,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from localvision.config import ModelConfig, ServerSettings, Settings
+from localvision.config import ServerSettings, Settings
 from localvision.server.read_deadline import DRAIN_LIMIT
 
+from ..conftest import colour_settings
 from ..servers import CLIENT_TIMEOUT_S, LiveServer, live_server
 
 BOUND = 20.0
@@ -227,13 +228,8 @@ def test_connections_beyond_max_connections_are_answered_503(isolated_home: Path
 @pytest.fixture(scope="module")
 def full(colour_model_path: Path, isolated_home: Path) -> Iterator[LiveServer]:
     """A server whose queue is full: one worker, no queue, and its one place held."""
-    settings = Settings(
-        home=isolated_home,
-        models={"colours": ModelConfig(path=str(colour_model_path))},
-        features={"labels": "colours"},
-        server=ServerSettings(read_timeout_s=1, keep_alive_s=60, workers=1, max_queue=0),
-    )
-    with live_server(settings) as running:
+    server = ServerSettings(read_timeout_s=1, keep_alive_s=60, workers=1, max_queue=0)
+    with live_server(colour_settings(colour_model_path, isolated_home, server)) as running:
         batcher = running.state.batcher
         assert batcher is not None
         ticket = batcher.admit()
