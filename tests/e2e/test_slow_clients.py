@@ -301,3 +301,35 @@ def shed_count(metrics: str) -> float:
     prefix = 'localvision_errors_total{protocol="google",type="OverloadedError"} '
     lines = [line for line in metrics.splitlines() if line.startswith(prefix)]
     return float(lines[0][len(prefix) :]) if lines else 0.0
+
+
+def test_while_full_a_request_without_any_credentials_still_gets_its_401(
+    colour_model_path: Path, isolated_home: Path
+) -> None:
+    """A client that forgot its key learns that, not "busy"; one with a wrong key learns only
+    that the server is busy."""
+    import hashlib
+
+    key = "the-right-key"
+    server = ServerSettings(
+        workers=1, max_queue=0, api_keys=[f"sha256:{hashlib.sha256(key.encode()).hexdigest()}"]
+    )
+    with live_server(colour_settings(colour_model_path, isolated_home, server)) as running:
+        batcher = running.state.batcher
+        assert batcher is not None
+        ticket = batcher.admit()
+        try:
+            with httpx.Client(base_url=running.url, timeout=CLIENT_TIMEOUT_S) as http:
+                bare = http.post("/v1/images:annotate", content=GOOGLE_BODY)
+                assert bare.status_code == 401
+                assert bare.json()["error"]["status"] == "UNAUTHENTICATED"
+                wrong = http.post(
+                    "/v1/images:annotate", content=GOOGLE_BODY, headers={"x-goog-api-key": "no"}
+                )
+                assert wrong.status_code == 429
+                right = http.post(
+                    "/v1/images:annotate", content=GOOGLE_BODY, headers={"x-goog-api-key": key}
+                )
+                assert right.status_code == 429  # full all the same
+        finally:
+            ticket.release()

@@ -22,8 +22,10 @@ their path, and their connection is closed.
 
 Requests that get past it still take their place through the route's own admission check,
 which is the one that counts: this is an early look at the same queue, not a second limit. It
-answers before credentials are checked, so a client without them learns only that the server
-is busy; such a client could not have taken a place anyway.
+answers before credentials are checked, with one exception: when the server takes credentials
+and a request carries none at all, it goes on to the credential gate and gets its 401, so a
+client that forgot its key learns that, rather than retrying a "busy" for ever. A request with
+a wrong key learns only that the server is busy; it could not have taken a place anyway.
 """
 
 from __future__ import annotations
@@ -33,10 +35,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from starlette._utils import get_route_path  # what the router matches on, root_path removed
+from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..errors import OverloadedError
 from . import gate
+from .auth import offered_key
 from .gate import AWS_PATH
 from .http_protocol import OVER_CAPACITY
 from .protocol_errors import error_response
@@ -85,10 +89,18 @@ class ShedWhenFull:
             if batcher is not None and batcher.full
             else None
         )
-        if protocol is None:
+        if protocol is None or self._gate_refuses(scope):
             await self.app(scope, receive, send)
             return
         await self._refuse(protocol, scope, send)
+
+    def _gate_refuses(self, scope: Scope) -> bool:
+        """Whether the server takes credentials and the request carries none at all (the gate
+        answers it 401, in its protocol's format)."""
+        server = self.state.settings.server
+        if not (server.api_keys or server.aws_credentials):
+            return False
+        return offered_key(HTTPConnection(scope)) is None
 
     async def _refuse(self, protocol: str, scope: Scope, send: Send) -> None:
         scope.setdefault("state", {}).update(protocol=protocol, operation="shed")
