@@ -116,13 +116,7 @@ def server_dockerfile(plan: Plan, *, usage: str) -> str:
         *install_lines(plan),
     ]
     if gpu:
-        version = _onnxruntime_version()
-        lines += [
-            "# ONNX Runtime's CUDA build replaces the CPU build localvision depends on (both are",
-            f"# the module onnxruntime), at the version localvision was tested with ({version}).",
-            "RUN pip uninstall --yes onnxruntime \\",
-            f" && pip install onnxruntime-gpu=={version}",
-        ]
+        lines += onnxruntime_gpu_lines()
     lines += ["", "FROM ${BASE_IMAGE}"]
     setup = [
         f"RUN groupadd --system --gid {USER_ID} localvision \\",
@@ -279,7 +273,21 @@ def comment_paragraph(text: str) -> list[str]:
     return [f"# {line}" for line in textwrap.wrap(text, 88, break_on_hyphens=False)]
 
 
-def _onnxruntime_version() -> str:
+def onnxruntime_gpu_lines() -> list[str]:
+    """Dockerfile lines replacing the CPU build of ONNX Runtime that localvision depends on
+    with the CUDA build (both are the module ``onnxruntime``), at the version installed here:
+    the one localvision was tested with."""
+    version = onnxruntime_version()
+    return [
+        "# ONNX Runtime's CUDA build replaces the CPU build localvision depends on (both are",
+        f"# the module onnxruntime), at the version localvision was tested with ({version}).",
+        "RUN pip uninstall --yes onnxruntime \\",
+        f" && pip install onnxruntime-gpu=={version}",
+    ]
+
+
+def onnxruntime_version() -> str:
+    """The ONNX Runtime installed here: the version the GPU build is pinned to."""
     try:
         return metadata.version("onnxruntime")
     except metadata.PackageNotFoundError:  # a GPU build installed here: same version scheme

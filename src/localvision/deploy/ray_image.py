@@ -25,7 +25,7 @@ from typing import Any
 
 from ..errors import InvalidParameterError
 from .context import MODELS, SOURCE, wheel_name
-from .docker import comment_block, comment_paragraph
+from .docker import comment_block, comment_paragraph, onnxruntime_gpu_lines
 from .plan import Install, Plan
 from .yaml_text import Note
 
@@ -134,13 +134,7 @@ def ray_dockerfile(plan: Plan, *, usage: str) -> str:
             f"RUN pip install 'localvision{extras}=={install.version}'",
         ]
     if plan.request.gpu:
-        version = onnxruntime_version()
-        lines += [
-            "# ONNX Runtime's CUDA build replaces the CPU build localvision depends on (both are",
-            f"# the module onnxruntime), at the version localvision was tested with ({version}).",
-            "RUN pip uninstall --yes onnxruntime \\",
-            f" && pip install onnxruntime-gpu=={version}",
-        ]
+        lines += onnxruntime_gpu_lines()
     if any(m.baked_file for m in plan.models):
         lines += [
             "# The baked model files and cards (--bake): no replica downloads anything. They",
@@ -180,11 +174,3 @@ def container_security() -> Note:
         "and spilled objects under /tmp/ray.",
         {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
     )
-
-
-def onnxruntime_version() -> str:
-    """The ONNX Runtime installed here: the version the GPU build is pinned to."""
-    try:
-        return metadata.version("onnxruntime")
-    except metadata.PackageNotFoundError:  # a GPU build installed here: same version scheme
-        return metadata.version("onnxruntime-gpu")
