@@ -1,15 +1,16 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from localvision.config import Settings
-from localvision.errors import ConfigError, UnsupportedModelFormatError
+from localvision.errors import ConfigError, InferenceError, UnsupportedModelFormatError
 from localvision.models.card import Layout
-from localvision.models.onnx import OnnxRuntime, choose_providers
+from localvision.models.onnx import OnnxRuntime, binding_device, choose_providers
 from localvision.models.runtime import RuntimeOptions
 
 from ..builders import colour_classifier_onnx
@@ -120,3 +121,97 @@ def test_the_spin_setting_reaches_onnx_runtimes_session(tmp_path: Path, settings
     assert allow_spinning(settings) == "0"
     assert Settings.load(None, environ={"LOCALVISION_SPIN": "true"}).spin is True
     assert allow_spinning(settings.model_copy(update={"spin": True})) is None
+
+
+@pytest.mark.parametrize(
+    ("providers", "io_binding", "device"),
+    [
+        (["CUDAExecutionProvider", "CPUExecutionProvider"], None, "cuda"),
+        (["TensorrtExecutionProvider", "CUDAExecutionProvider"], None, "cuda"),
+        (["CUDAExecutionProvider", "CPUExecutionProvider"], False, None),
+        (["CPUExecutionProvider"], None, None),
+        (["CPUExecutionProvider"], True, "cpu"),
+        (["CoreMLExecutionProvider", "CPUExecutionProvider"], None, None),
+    ],
+)
+def test_io_binding_is_used_on_gpus_unless_set_otherwise(
+    providers: list[str], io_binding: bool | None, device: str | None
+) -> None:
+    assert binding_device(providers, io_binding) == device
+
+
+def colour_batch() -> np.ndarray:  # type: ignore[type-arg]
+    batch = np.zeros((3, 3, 16, 16), np.float32)
+    batch[0, 0] = 1.0  # red
+    batch[1, 1] = 1.0  # green
+    batch[2, 2] = 1.0  # blue
+    return batch
+
+
+def test_a_bound_run_gives_what_a_plain_run_gives(
+    colour_model_path: Path, settings: Settings
+) -> None:
+    plain = OnnxRuntime(colour_model_path, options(settings, threads=1))
+    bound = OnnxRuntime(colour_model_path, options(settings, threads=1, io_binding=True))
+    assert plain.binding is None and bound.binding == "cpu"
+    expected = plain.run({"image": colour_batch()})
+    got = bound.run({"image": colour_batch()})
+    assert [a.shape for a in got] == [a.shape for a in expected] == [(3, 4)]
+    np.testing.assert_allclose(got[0], expected[0], rtol=1e-6)
+    assert got[0].argmax(axis=1).tolist() == [0, 1, 2]
+    assert bound.binding == "cpu"  # it really ran bound: no fallback happened
+
+
+def test_a_bad_input_fails_as_itself_and_binding_stays(
+    colour_model_path: Path, settings: Settings
+) -> None:
+    runtime = OnnxRuntime(colour_model_path, options(settings, threads=1, io_binding=True))
+    with pytest.raises(InferenceError, match="ONNX Runtime failed"):
+        runtime.run({"image": np.zeros((1, 3, 9, 9), np.float32)})
+    assert runtime.binding == "cpu"
+
+
+def test_a_binding_the_provider_refuses_falls_back_to_plain_runs_once(
+    colour_model_path: Path,
+    settings: Settings,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A provider that refuses bound runs (none does on this CPU-only ONNX Runtime, so the
+    refusal is simulated): the run still answers, plainly, and the session says so once and
+    stops binding."""
+    runtime = OnnxRuntime(colour_model_path, options(settings, threads=1))
+    runtime.binding = "cuda"
+    attempts: list[str] = []
+
+    def refuse(feeds: object, device: str) -> list[np.ndarray]:  # type: ignore[type-arg]
+        attempts.append(device)
+        raise RuntimeError("this provider cannot bind outputs on cuda")
+
+    monkeypatch.setattr(runtime, "_run_bound", refuse)
+    with caplog.at_level(logging.WARNING, logger="localvision.models.onnx"):
+        first = runtime.run({"image": colour_batch()})
+        second = runtime.run({"image": colour_batch()})
+    assert first[0].argmax(axis=1).tolist() == second[0].argmax(axis=1).tolist() == [0, 1, 2]
+    assert attempts == ["cuda"] and runtime.binding is None
+    warnings = [r for r in caplog.records if "I/O binding" in r.getMessage()]
+    assert len(warnings) == 1 and "cannot bind outputs" in warnings[0].getMessage()
+
+
+def test_the_io_binding_setting_reaches_the_runtime(tmp_path: Path, settings: Settings) -> None:
+    from localvision.models.loader import load_model
+
+    path = tmp_path / "colour.onnx"
+    colour_classifier_onnx(path)
+    assert Settings().io_binding is None
+    on = Settings.load(None, environ={"LOCALVISION_IO_BINDING": "true"})
+    assert on.io_binding is True
+    for configured, device in (
+        (settings, None),
+        (settings.model_copy(update={"io_binding": True}), "cpu"),
+    ):
+        model = load_model(path, settings=configured)
+        try:
+            assert model.runtime.binding == device  # type: ignore[attr-defined]
+        finally:
+            model.close()

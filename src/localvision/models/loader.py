@@ -51,6 +51,7 @@ def load_model(
         providers=settings.providers,
         threads=settings.threads,
         spin=settings.spin,
+        io_binding=settings.io_binding,
         allow_pickle=settings.allow_pickle if allow_pickle is None else allow_pickle,
         input_size=user.input_size or sidecar.input_size,
     )

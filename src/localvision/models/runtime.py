@@ -45,6 +45,9 @@ class RuntimeOptions:
     shape of its own (TorchScript, pickled modules) and must be traced to convert it.
     ``spin`` lets ONNX Runtime's worker threads busy-wait between runs (lower latency); turn it
     off where other threads need the same cores, as when training decodes images alongside.
+    ``io_binding`` runs ONNX models through ONNX Runtime's I/O binding (outputs allocated on
+    the device and copied back once); None uses it where the model runs on a GPU (CUDA,
+    TensorRT) and not on the CPU, where it only adds work.
     """
 
     cache_dir: Path
@@ -53,6 +56,7 @@ class RuntimeOptions:
     allow_pickle: bool = False
     input_size: tuple[int, int] | None = None
     spin: bool = True
+    io_binding: bool | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
 
 
