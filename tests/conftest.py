@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import io
 import os
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -78,6 +79,19 @@ def colour_model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
         'input_range = "0..1"\nlabels = ' + repr(list(COLOUR_LABELS)).replace("'", '"') + "\n"
     )
     return path
+
+
+WAIT_S = 30.0
+"""How long a test waits for something to happen: generous, since it waits on a condition."""
+
+
+def wait_until(condition: Callable[[], bool], what: str) -> None:
+    """Wait for ``condition`` (a state, not a time), failing after :data:`WAIT_S`."""
+    deadline = time.monotonic() + WAIT_S
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.001)
 
 
 def solid_jpeg(colour: tuple[int, int, int], size: tuple[int, int] = (64, 48)) -> bytes:

@@ -300,6 +300,7 @@ def engine_for(
     settings: Settings,
     *,
     on_batch: Callable[[Feature, int], None] | None = None,
+    coalesce: bool | None = None,
 ) -> LocalEngine:
     """A :class:`LocalEngine` with the limits and batch sizes from ``settings``."""
     return LocalEngine(
@@ -308,6 +309,7 @@ def engine_for(
         batch_size=settings.batch_size,
         decode_workers=settings.decode_workers,
         on_batch=on_batch,
+        coalesce=coalesce,
     )
 
 

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 import pytest
 
 from localvision.config import Settings
-from localvision.engine import LocalEngine
+from localvision.engine import LocalEngine, merges_runs
 from localvision.errors import FeatureNotAvailableError, ImageDecodeError, InferenceError
 from localvision.models import CardFields, Model, load_model
 from localvision.models.runtime import TensorSpec
@@ -19,9 +21,10 @@ from localvision.tasks.base import Task
 from localvision.types import AnnotateRequest, AnnotateResult, DecodedImage, Feature, FeatureRequest
 
 from ..builders import colour_classifier_onnx, poison_images
-from ..conftest import solid_jpeg
+from ..conftest import WAIT_S, solid_jpeg, wait_until
 
 LABELS = FeatureRequest(Feature.LABELS, max_results=2)
+COLORS = FeatureRequest(Feature.COLORS)
 COLOURS = {"red": (230, 20, 20), "green": (20, 200, 30), "blue": (10, 20, 240), "gray": (128,) * 3}
 
 
@@ -158,6 +161,7 @@ class FlakyTask:
     """A built-in task that fails, with plain Python exceptions, on images named for it."""
 
     feature = Feature.COLORS
+    runs_batches = True
     min_side = None
 
     def pre_process(self, image: DecodedImage) -> str:
@@ -208,3 +212,140 @@ def test_a_task_failing_on_one_image_fails_that_image_only(
     assert results[5].error is not None and "post-fails" in results[5].error.message
     assert sizes == [6, 1]  # one batch (the pre-process failure never reached it), then one
     assert isinstance(alone.error, InferenceError)
+
+
+def test_concurrent_callers_share_model_runs(colour_model: Model) -> None:
+    """Single-image calls from many threads, runs merged (as on a GPU by default): those
+    arriving during a run go as one batch."""
+    started, release = threading.Event(), threading.Event()
+    sizes: list[int] = []
+
+    def on_batch(_: Feature, size: int) -> None:  # runs inside the model's run: hold the first
+        sizes.append(size)
+        if len(sizes) == 1:
+            started.set()
+            assert release.wait(WAIT_S)
+
+    names = ["red", "green", "blue", "gray", "red", "blue"]
+    results: dict[int, AnnotateResult] = {}
+    with LocalEngine(
+        {Feature.LABELS: colour_model}, batch_size=8, on_batch=on_batch, coalesce=True
+    ) as engine:
+
+        def call(i: int, request: AnnotateRequest) -> None:
+            (results[i],) = engine.annotate([request])
+
+        threads = [threading.Thread(target=call, args=(0, requests(names[:1])[0]))]
+        threads[0].start()
+        assert started.wait(WAIT_S)
+        for i, request in enumerate(requests(names)[1:], start=1):
+            threads.append(threading.Thread(target=call, args=(i, request)))
+            threads[-1].start()
+        wait_until(lambda: engine.waiting_images == len(names) - 1, "the callers to queue")
+        release.set()
+        for thread in threads:
+            thread.join(WAIT_S)
+    assert sizes == [1, len(names) - 1]
+    for i, name in enumerate(names):
+        assert results[i].ok and results[i].labels, (i, results[i].error)
+        assert results[i].labels[0].name == name, (i, results[i].labels)
+
+
+def test_on_the_cpu_concurrent_callers_run_apart_by_default(colour_model: Model) -> None:
+    """The CPU default: while one call's run is held, the others run and finish on their own."""
+    assert not colour_model.on_accelerator
+    started, release = threading.Event(), threading.Event()
+    sizes: list[int] = []
+
+    def on_batch(_: Feature, size: int) -> None:
+        sizes.append(size)
+        if len(sizes) == 1:
+            started.set()
+            assert release.wait(WAIT_S)
+
+    names = ["red", "green", "blue", "gray"]
+    results: dict[int, AnnotateResult] = {}
+    with LocalEngine({Feature.LABELS: colour_model}, on_batch=on_batch) as engine:
+
+        def call(i: int, request: AnnotateRequest) -> None:
+            (results[i],) = engine.annotate([request])
+
+        batch = requests(names)
+        held = threading.Thread(target=call, args=(0, batch[0]))
+        held.start()
+        assert started.wait(WAIT_S)
+        others = [threading.Thread(target=call, args=(i, batch[i])) for i in range(1, 4)]
+        for thread in others:
+            thread.start()
+        for thread in others:
+            thread.join(WAIT_S)
+            assert not thread.is_alive()  # finished while the first run was still held
+        assert engine.waiting_images == 0 and 0 not in results
+        release.set()
+        held.join(WAIT_S)
+    assert sizes == [1, 1, 1, 1]
+    assert [results[i].labels[0].name for i in range(4)] == names  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    ("runs_batches", "on_accelerator", "coalesce", "merged"),
+    [
+        (True, True, None, True),
+        (True, False, None, False),
+        (True, False, True, True),
+        (True, True, False, False),
+        (False, True, None, False),
+        (False, True, True, False),
+    ],
+)
+def test_runs_merge_by_default_on_accelerators_only(
+    runs_batches: bool, on_accelerator: bool, coalesce: bool | None, merged: bool
+) -> None:
+    task: Any = SimpleNamespace(runs_batches=runs_batches)
+    model: Any = SimpleNamespace(on_accelerator=on_accelerator)
+    assert merges_runs(task, model, coalesce) is merged
+    assert merges_runs(task, None, None) is False  # a built-in task: no model to put anywhere
+
+
+class SideBySideTask:
+    """Per-image work (``runs_batches`` False): its forward waits to see another one running."""
+
+    feature = Feature.COLORS
+    runs_batches = False
+    min_side = None
+
+    def __init__(self) -> None:
+        self.inside = threading.Barrier(2, timeout=WAIT_S)
+
+    def pre_process(self, image: DecodedImage) -> str:
+        return image.name or ""
+
+    def forward(self, items: Sequence[Any]) -> list[Any]:
+        self.inside.wait()  # breaks (an error on the results) if the calls were serialised
+        return list(items)
+
+    def post_process(
+        self, raw: Any, image_size: tuple[int, int], request: FeatureRequest, result: AnnotateResult
+    ) -> None:
+        result.colors = []
+
+
+def test_per_image_tasks_of_concurrent_callers_run_side_by_side(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    task = SideBySideTask()
+    monkeypatch.setattr(registry, "build_builtin_tasks", lambda: {Feature.COLORS: task})
+    results: list[AnnotateResult] = []
+    with LocalEngine({}) as engine:
+
+        def call(name: str) -> None:
+            image = solid_jpeg(COLOURS["red"])
+            results.extend(engine.annotate([AnnotateRequest(image, [COLORS], name=name)]))
+
+        threads = [threading.Thread(target=call, args=(n,)) for n in ("a", "b")]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(WAIT_S)
+    assert sorted(r.name or "" for r in results) == ["a", "b"]
+    assert all(r.ok for r in results), [r.error for r in results]

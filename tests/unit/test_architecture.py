@@ -26,12 +26,13 @@ MAY_IMPORT: dict[str, set[str]] = {
     "sqlite_schema": {"errors"},
     "config": {"errors", "types"},
     "annotator": {"types"},
+    "coalescing": set(),
     # the local half, bottom up
     "imaging": {"errors", "types"},
     "wire": {"errors", "types"},
     "models": {"config", "errors", "files", "optional", "types"},
     "tasks": {"errors", "imaging", "models", "optional", "types"},
-    "engine": {"errors", "imaging", "models", "tasks", "types"},
+    "engine": {"coalescing", "errors", "imaging", "models", "tasks", "types"},
     "registry": {"errors", "files", "sqlite_schema"},
     # models in object storage: push/pull to the registry, the serving cache, input objects
     "storage": CORE | {"registry"},

@@ -48,6 +48,13 @@ class Model:
         """Largest batch one run accepts; None when any size works."""
         return self.runtime.max_batch
 
+    @property
+    def on_accelerator(self) -> bool:
+        """Whether it runs on a GPU or another accelerator rather than on the CPU."""
+        from .onnx import ACCELERATORS  # ONNX Runtime's names; other runtimes run on the CPU
+
+        return self.runtime.device in ACCELERATORS
+
     @functools.cached_property
     def sha256(self) -> str:
         """SHA-256 of the model file, computed on first use."""

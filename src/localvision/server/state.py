@@ -200,6 +200,10 @@ class ServerState:
             on_batch=lambda feature, size: self.metrics.batch_size.labels(feature.value).observe(
                 size
             ),
+            # The batcher merges requests itself, and its workers run batches side by side on
+            # purpose (one decodes while the other runs); on a GPU too, they are its two
+            # streams of batches.
+            coalesce=False,
         )
 
     def _registered_version(self, ref: str) -> int:

@@ -21,6 +21,11 @@ class Task(Protocol):
 
     feature: Feature
 
+    runs_batches: bool
+    """True when one :meth:`forward` over many images is one model run, cheaper than one run
+    per image; the engine may then merge concurrent callers' images into shared runs. False
+    for work done image by image."""
+
     @property
     def min_side(self) -> int | None:
         """Fewest pixels the decoded image's short side needs; None for full resolution."""

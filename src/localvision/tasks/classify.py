@@ -28,6 +28,7 @@ class ClassifyTask:
     """Labels from a classification model."""
 
     feature = Feature.LABELS
+    runs_batches = True
 
     def __init__(self, model: Model) -> None:
         self.model = model

@@ -38,6 +38,7 @@ class ColorsTask:
     """Dominant colours and quality of every image; needs no model."""
 
     feature = Feature.COLORS
+    runs_batches = False
 
     @property
     def min_side(self) -> int | None:

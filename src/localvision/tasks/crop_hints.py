@@ -65,6 +65,7 @@ class CropHintsTask:
     """
 
     feature = Feature.CROP_HINTS
+    runs_batches = False
 
     def __init__(self, faces: Any = None) -> None:
         self.faces = faces

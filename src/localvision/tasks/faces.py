@@ -49,6 +49,7 @@ class FacesTask:
     """Faces from OpenCV's frontal and profile Haar cascades."""
 
     feature = Feature.FACES
+    runs_batches = False
 
     def __init__(self) -> None:
         self._cv2 = import_optional("cv2", extra="faces", purpose="detect faces")

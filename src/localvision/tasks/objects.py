@@ -41,6 +41,7 @@ class ObjectsTask:
     """Objects from a detection model."""
 
     feature = Feature.OBJECTS
+    runs_batches = True
 
     def __init__(self, model: Model) -> None:
         self.model = model

@@ -38,6 +38,8 @@ def text_available() -> bool:
 class TextTask:
     """Lines and words of text, for ``text`` and ``document_text`` alike."""
 
+    runs_batches = False  # one image at a time with every core (see forward)
+
     def __init__(self, feature: Feature = Feature.TEXT) -> None:
         self.feature = feature
         self._engine: Any = None
