@@ -12,7 +12,9 @@ count by default; ``--server-threads`` gives ``localvision serve`` another numbe
   (pip from the package index, the same onnxruntime, NumPy and Pillow versions as here; a peer
   that cannot be installed is skipped with the reason);
 - the localvision engine in this process (no HTTP) and raw ``session.run`` on a pre-decoded
-  tensor (no image work at all): the limits a server can approach.
+  tensor (no image work at all): the limits a server can approach. Raw ``session.run`` takes
+  the engine's thread settings (intra-op threads, spinning); where the engine does not spin it
+  is measured with ONNX Runtime's default (spinning) as well.
 
 Load comes from ``wrk`` (Debian: ``apt-get install -y wrk``; skipped with the reason when
 absent) with a Lua script posting one 640x480 JPEG per request over keep-alive connections,
@@ -476,20 +478,26 @@ def bench_in_process(
             )
         tensor = to_tensor(decode_image(image), model.card, model.runtime.inputs[0])[None]
     model.close()
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    session = ort.InferenceSession(str(models / MODEL), options, providers=["CPUExecutionProvider"])
-    feed = {session.get_inputs()[0].name: tensor}
-
-    def run() -> None:
-        session.run(None, feed)
-
-    for _ in range(8):
-        run()
-    for connections in CONNECTIONS:
-        rows.append(
-            ("raw ORT, pre-decoded tensor", connections, threads_run(run, connections, seconds))
+    # The same thread settings as the engine's (intra-op threads and spinning); where the
+    # engine does not spin, ONNX Runtime's own default (spinning) is measured too.
+    for case, spinning in ((RAW, settings.spin), (RAW_SPINNING, True)):
+        if case == RAW_SPINNING and settings.spin:
+            continue
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.add_session_config_entry("session.intra_op.allow_spinning", str(int(spinning)))
+        session = ort.InferenceSession(
+            str(models / MODEL), options, providers=["CPUExecutionProvider"]
         )
+        feed = {session.get_inputs()[0].name: tensor}
+
+        def run(session: Any = session, feed: dict[str, Any] = feed) -> None:
+            session.run(None, feed)
+
+        for _ in range(8):
+            run()
+        for connections in CONNECTIONS:
+            rows.append((case, connections, threads_run(run, connections, seconds)))
     return rows
 
 
@@ -501,6 +509,8 @@ PEERS = frozenset(
     {"fastapi+ort (hand-written)", "litserve", "litserve max_batch_size 8", "bentoml"}
 )
 ENGINE = "localvision engine in-process"
+RAW = "raw ORT, pre-decoded tensor"
+RAW_SPINNING = "raw ORT, spinning (ORT's default)"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
