@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import io
 import os
+import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -92,6 +93,13 @@ def wait_until(condition: Callable[[], bool], what: str) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.001)
+
+
+def join_all(threads: Iterable[threading.Thread]) -> None:
+    """Join each thread, failing if one is still blocked after :data:`WAIT_S` (a hang)."""
+    for thread in threads:
+        thread.join(WAIT_S)
+        assert not thread.is_alive(), f"{thread.name} never returned"
 
 
 def solid_jpeg(colour: tuple[int, int, int], size: tuple[int, int] = (64, 48)) -> bytes:

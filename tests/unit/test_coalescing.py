@@ -9,7 +9,7 @@ import pytest
 
 from localvision.coalescing import RunCoalescer
 
-from ..conftest import WAIT_S, wait_until
+from ..conftest import WAIT_S, join_all, wait_until
 
 
 class GatedRun:
@@ -39,7 +39,7 @@ def in_thread(target: Callable[[], None]) -> tuple[threading.Thread, list[BaseEx
         except BaseException as exc:  # handed to the test to assert on
             errors.append(exc)
 
-    thread = threading.Thread(target=body)
+    thread = threading.Thread(target=body, daemon=True)  # a hang fails the test, not pytest
     thread.start()
     return thread, errors
 
@@ -69,8 +69,7 @@ def test_callers_arriving_during_a_run_go_together_in_arrival_order() -> None:
         threads.append(in_thread(lambda n=n: coalescer.submit([f"x{n}", f"y{n}"]))[0])
         wait_until(lambda n=n: coalescer.waiting == 2 * (n + 1), f"caller {n} to queue")
     run.release.set()
-    for thread in [first, *threads]:
-        thread.join(WAIT_S)
+    join_all([first, *threads])
     assert run.calls == [["first"], [f"{c}{n}" for n in range(5) for c in "xy"]]
     assert not coalescer.busy and coalescer.waiting == 0
 
@@ -87,8 +86,7 @@ def test_runs_hold_at_most_max_items_and_never_split_a_caller() -> None:
         queued += len(group)
         wait_until(lambda q=queued: coalescer.waiting == q, "the caller to queue")
     run.release.set()
-    for thread in [first, *threads]:
-        thread.join(WAIT_S)
+    join_all([first, *threads])
     assert run.calls == [
         ["first"],
         ["a1", "a2", "b1", "b2"],
@@ -106,8 +104,7 @@ def test_a_failing_run_fails_its_callers_only_and_the_next_run_goes_on() -> None
         outcomes.append(in_thread(lambda group=group: coalescer.submit(group)))
         wait_until(lambda q=queued: coalescer.waiting == q, "the caller to queue")
     run.release.set()
-    for thread in [first, *(t for t, _ in outcomes)]:
-        thread.join(WAIT_S)
+    join_all([first, *(t for t, _ in outcomes)])
     assert run.calls == [["first"], ["ok1", "bad"], ["ok2"]]
     (ok1_errors, bad_errors, ok2_errors) = (errors for _, errors in outcomes)
     assert [str(e) for e in ok1_errors] == ["cannot run bad"]  # shared the failing run
@@ -125,3 +122,37 @@ def test_a_caller_gets_the_exception_of_its_own_run() -> None:
     with pytest.raises(ValueError, match="broken"):
         coalescer.submit([1])
     assert not coalescer.busy
+
+
+def test_an_interrupt_reaches_its_leader_and_nobody_is_left_waiting() -> None:
+    def run(items: list[str]) -> None:
+        if "stop" in items:
+            raise KeyboardInterrupt
+
+    coalescer: RunCoalescer[str] = RunCoalescer(run, max_items=4)
+    with pytest.raises(KeyboardInterrupt):
+        coalescer.submit(["stop"])
+    assert not coalescer.busy and coalescer.waiting == 0
+    coalescer.submit(["fine"])  # still serving
+
+
+def test_an_interrupted_merged_run_fails_the_other_callers_plainly() -> None:
+    gate = GatedRun()
+
+    def run(items: list[str]) -> None:
+        gate(items)
+        if "a" in items:
+            raise KeyboardInterrupt
+
+    coalescer: RunCoalescer[str] = RunCoalescer(run, max_items=2)
+    first = hold_first_run(coalescer, gate)
+    callers = []
+    for queued, item in enumerate("ab", start=1):
+        callers.append(in_thread(lambda item=item: coalescer.submit([item])))
+        wait_until(lambda q=queued: coalescer.waiting == q, "the caller to queue")
+    gate.release.set()
+    join_all([first, *(t for t, _ in callers)])
+    assert gate.calls == [["first"], ["a", "b"]]
+    raised = sorted(type(errors[0]).__name__ for _, errors in callers)
+    assert raised == ["KeyboardInterrupt", "RuntimeError"]  # the leader, and the other
+    assert not coalescer.busy and coalescer.waiting == 0
