@@ -1,19 +1,22 @@
 """The GPU path: plain runs against I/O binding by batch size, and the engine under load.
 
 Issue 17's part 4, as one short script to run wherever a CUDA device and ``onnxruntime-gpu``
-are: for the int8 MobileNetV2 fixture,
+are: for an ONNX image classifier (``--model``; default the int8 MobileNetV2 fixture, whose
+QLinear operators have no CUDA kernels and run on the CPU: give a float32 model on a GPU),
 
 1. the model alone, batches of 1, 4, 16 and 64 pre-processed images: ``session.run`` against
    the same run through I/O binding (``localvision.models.onnx``), images per second and ms
    per batch (medians of several timed loops);
 2. the engine on a 640x480 JPEG with 1 and 16 threads calling ``annotate`` with one image
    each: images per second and the mean batch the model saw, with concurrent callers' runs
-   merged (the engine's default) and without.
+   merged (the engine's default on a GPU) and apart (its default on the CPU).
 
-On a machine without CUDA it says so and stops, unless ``--provider cpu`` asks for the same
-measurements on the CPU (to check the script, or for the CPU's own numbers).
+On a machine without CUDA, or where ONNX Runtime cannot start it (a missing cuDNN, say), it
+says so and stops with status 3, unless ``--provider cpu`` asks for the same measurements on
+the CPU (to check the script, or for the CPU's own numbers).
 
-    python benchmarks/gpu.py [--provider cuda|cpu] [--seconds 3] [--out FILE]
+    python benchmarks/gpu.py [--model M.onnx [--labels L.txt]] [--provider cuda|cpu]
+                             [--seconds 3] [--out FILE]
 """
 
 from __future__ import annotations
@@ -97,7 +100,7 @@ def model_rows(settings: Any, seconds: float) -> list[dict[str, Any]]:
             rate = batch_rate(model, tensor, seconds)
             rows.append(
                 {
-                    "case": "I/O binding" if runtime.binding else "session.run",
+                    "case": "I/O binding" if runtime.bound_device else "session.run",
                     "device": runtime.device,
                     "batch": batch,
                     "images_per_s": rate * batch,
@@ -144,16 +147,45 @@ def engine_rows(settings: Any, image: bytes, seconds: float) -> list[dict[str, A
     return rows
 
 
+def _device(settings: Any) -> str:
+    """Where ONNX Runtime actually put the model (it falls back to the CPU silently)."""
+    from localvision.api import resolve_model
+
+    model = resolve_model("mobilenet", settings)
+    try:
+        return str(model.runtime.device)
+    finally:
+        model.close()
+
+
+def cpu_only_operators(model: Path) -> int:
+    """How many nodes of ``model`` are quantized operators the CUDA provider has no kernel
+    for (QOperator int8 models); 0 when the ``onnx`` package is not there to tell."""
+    try:
+        import onnx
+    except ImportError:
+        return 0
+    graph = onnx.load(str(model), load_external_data=False).graph
+    return sum(n.op_type.startswith("QLinear") or n.op_type.endswith("Integer") for n in graph.node)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fixtures", type=Path, default=ROOT.parent / "shared" / "fixtures")
+    parser.add_argument("--model", type=Path, default=None, help="an ONNX image classifier")
+    parser.add_argument("--labels", type=Path, default=None, help="its labels file, if any")
     parser.add_argument("--provider", choices=("cuda", "cpu"), default="cuda")
     parser.add_argument("--seconds", type=float, default=3.0, help="per measurement")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "gpu.json")
     args = parser.parse_args(argv)
     models = args.fixtures / "models"
-    if not (models / MODEL).is_file():
-        print(f"fixtures not found at {args.fixtures}", file=sys.stderr)
+    photos = args.fixtures / "photos"
+    model_file = args.model or models / MODEL
+    labels = args.labels or (None if args.model else models / LABELS)
+    if not model_file.is_file() or not (photos / "cat_720p.jpg").is_file():
+        print(
+            f"{model_file} or the fixture photos (under {args.fixtures}) not found", file=sys.stderr
+        )
         return 2
     if args.provider == "cuda" and "CUDAExecutionProvider" not in ort.get_available_providers():
         print(
@@ -163,18 +195,30 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 3
+    if args.provider == "cuda" and (count := cpu_only_operators(model_file)):
+        print(
+            f"warning: {model_file.name} has {count} quantized operators without CUDA kernels; "
+            "ONNX Runtime runs them on the CPU. Pass a float32 model with --model.",
+            file=sys.stderr,
+        )
     from localvision.config import Settings
 
-    photo = Image.open(args.fixtures / "photos" / "cat_720p.jpg").convert("RGB")
+    photo = Image.open(photos / "cat_720p.jpg").convert("RGB")
     buffer = io.BytesIO()
     photo.resize((640, 480)).save(buffer, "JPEG", quality=90)
     with tempfile.TemporaryDirectory() as tmp:
         config = Path(tmp) / "gpu.toml"
         config.write_text(
-            f'providers = ["{args.provider}"]\n'
-            f'[models.mobilenet]\npath = "{models / MODEL}"\nlabels = "{models / LABELS}"\n'
+            f'providers = ["{args.provider}"]\n[models.mobilenet]\npath = "{model_file}"\n'
+            + (f'labels = "{labels}"\n' if labels else "")
         )
         settings = Settings.load(config, environ={"LOCALVISION_HOME": str(Path(tmp) / "home")})
+        device = _device(settings)
+        if args.provider == "cuda" and device != "CUDAExecutionProvider":
+            print(
+                f"ONNX Runtime could not run the model on CUDA (it took {device}).", file=sys.stderr
+            )
+            return 3
         model = model_rows(settings, args.seconds)
         engine = engine_rows(settings, buffer.getvalue(), args.seconds)
     console = Console(width=max(Console().width, 100))
@@ -202,7 +246,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     console.print(table)
     write_report(
-        {"machine": machine(), "provider": args.provider, "model": model, "engine": engine},
+        {
+            "machine": machine(),
+            "provider": args.provider,
+            "model_file": model_file.name,
+            "model": model,
+            "engine": engine,
+        },
         args.out,
     )
     return 0

@@ -103,7 +103,8 @@ class LocalEngine:
 
     @property
     def waiting_images(self) -> int:
-        """Images decoded and waiting for a model run in flight to finish (a snapshot)."""
+        """Model inputs (one per image and merging task) waiting for a run in flight (a
+        snapshot); always 0 where runs do not merge."""
         return sum(coalescer.waiting for coalescer in self._coalescers.values())
 
     def annotate(self, requests: Sequence[AnnotateRequest]) -> list[AnnotateResult]:
@@ -249,10 +250,12 @@ def merges_runs(task: Task, model: Model | None, coalesce: bool | None) -> bool:
     """Whether concurrent callers' runs of ``task`` (answered by ``model``) merge.
 
     Only tasks whose forward is one model run over the batch merge at all. ``coalesce`` None
-    merges those on an accelerator, where a batch of many images costs little more than one,
-    and keeps runs apart on the CPU: there, runs side by side overlap one caller's decoding with
-    another's model run and measured about 10 % more images a second at 16 threads, for about
-    5 % more CPU per image (``docs/benchmarks.md``). True or False decides for every such task.
+    merges those whose model's first device is an accelerator (:attr:`Model.on_accelerator`),
+    where batching is the main lever, and keeps runs apart on the CPU: there, runs side by side
+    overlap one caller's decoding with another's model run, and measured 4-12 % more images a
+    second at 16 threads than merged runs, for about 5 % more CPU an image
+    (``docs/benchmarks.md``, "Issue 17: merged runs"; the GPU side is not measured yet). True
+    or False decides for every such task.
     """
     if not task.runs_batches:
         return False

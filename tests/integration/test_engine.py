@@ -21,7 +21,7 @@ from localvision.tasks.base import Task
 from localvision.types import AnnotateRequest, AnnotateResult, DecodedImage, Feature, FeatureRequest
 
 from ..builders import colour_classifier_onnx, poison_images
-from ..conftest import WAIT_S, solid_jpeg, wait_until
+from ..conftest import WAIT_S, join_all, solid_jpeg, wait_until
 
 LABELS = FeatureRequest(Feature.LABELS, max_results=2)
 COLORS = FeatureRequest(Feature.COLORS)
@@ -30,7 +30,10 @@ COLOURS = {"red": (230, 20, 20), "green": (20, 200, 30), "blue": (10, 20, 240), 
 
 @pytest.fixture(scope="module")
 def colour_model(colour_model_path: Path, settings: Settings) -> Model:
-    return load_model(colour_model_path, settings=settings)
+    # on the CPU whatever ONNX Runtime is installed: the tests below depend on where it runs
+    return load_model(
+        colour_model_path, settings=settings.model_copy(update={"providers": ["cpu"]})
+    )
 
 
 def requests(names: Sequence[str]) -> list[AnnotateRequest]:
@@ -182,9 +185,12 @@ class FlakyTask:
         result.colors = []
 
 
+@pytest.mark.parametrize("coalesce", [None, True])
 def test_a_task_failing_on_one_image_fails_that_image_only(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, coalesce: bool | None
 ) -> None:
+    """The same whether the task's runs go straight or through the run coalescer."""
+
     def builtin_tasks() -> dict[Feature, Task]:
         return {Feature.COLORS: FlakyTask()}
 
@@ -195,7 +201,9 @@ def test_a_task_failing_on_one_image_fails_that_image_only(
         for n in names
     ]
     sizes: list[int] = []
-    with LocalEngine({}, batch_size=8, on_batch=lambda _, size: sizes.append(size)) as engine:
+    with LocalEngine(
+        {}, batch_size=8, on_batch=lambda _, size: sizes.append(size), coalesce=coalesce
+    ) as engine:
         results = engine.annotate(batch)
         (alone,) = engine.annotate(batch[3:4])
     assert [r.name for r in results] == names
@@ -235,16 +243,15 @@ def test_concurrent_callers_share_model_runs(colour_model: Model) -> None:
         def call(i: int, request: AnnotateRequest) -> None:
             (results[i],) = engine.annotate([request])
 
-        threads = [threading.Thread(target=call, args=(0, requests(names[:1])[0]))]
+        threads = [threading.Thread(daemon=True, target=call, args=(0, requests(names[:1])[0]))]
         threads[0].start()
         assert started.wait(WAIT_S)
         for i, request in enumerate(requests(names)[1:], start=1):
-            threads.append(threading.Thread(target=call, args=(i, request)))
+            threads.append(threading.Thread(daemon=True, target=call, args=(i, request)))
             threads[-1].start()
         wait_until(lambda: engine.waiting_images == len(names) - 1, "the callers to queue")
         release.set()
-        for thread in threads:
-            thread.join(WAIT_S)
+        join_all(threads)
     assert sizes == [1, len(names) - 1]
     for i, name in enumerate(names):
         assert results[i].ok and results[i].labels, (i, results[i].error)
@@ -271,18 +278,18 @@ def test_on_the_cpu_concurrent_callers_run_apart_by_default(colour_model: Model)
             (results[i],) = engine.annotate([request])
 
         batch = requests(names)
-        held = threading.Thread(target=call, args=(0, batch[0]))
+        held = threading.Thread(daemon=True, target=call, args=(0, batch[0]))
         held.start()
         assert started.wait(WAIT_S)
-        others = [threading.Thread(target=call, args=(i, batch[i])) for i in range(1, 4)]
+        others = [
+            threading.Thread(daemon=True, target=call, args=(i, batch[i])) for i in range(1, 4)
+        ]
         for thread in others:
             thread.start()
-        for thread in others:
-            thread.join(WAIT_S)
-            assert not thread.is_alive()  # finished while the first run was still held
+        join_all(others)  # finished while the first run was still held
         assert engine.waiting_images == 0 and 0 not in results
         release.set()
-        held.join(WAIT_S)
+        join_all([held])
     assert sizes == [1, 1, 1, 1]
     assert [results[i].labels[0].name for i in range(4)] == names  # type: ignore[index]
 
@@ -336,16 +343,15 @@ def test_per_image_tasks_of_concurrent_callers_run_side_by_side(
     task = SideBySideTask()
     monkeypatch.setattr(registry, "build_builtin_tasks", lambda: {Feature.COLORS: task})
     results: list[AnnotateResult] = []
-    with LocalEngine({}) as engine:
+    with LocalEngine({}, coalesce=True) as engine:  # runs_batches alone keeps them apart
 
         def call(name: str) -> None:
             image = solid_jpeg(COLOURS["red"])
             results.extend(engine.annotate([AnnotateRequest(image, [COLORS], name=name)]))
 
-        threads = [threading.Thread(target=call, args=(n,)) for n in ("a", "b")]
+        threads = [threading.Thread(daemon=True, target=call, args=(n,)) for n in ("a", "b")]
         for thread in threads:
             thread.start()
-        for thread in threads:
-            thread.join(WAIT_S)
+        join_all(threads)
     assert sorted(r.name or "" for r in results) == ["a", "b"]
     assert all(r.ok for r in results), [r.error for r in results]

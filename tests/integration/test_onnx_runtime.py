@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -10,8 +11,8 @@ import pytest
 from localvision.config import Settings
 from localvision.errors import ConfigError, InferenceError, UnsupportedModelFormatError
 from localvision.models.card import Layout
-from localvision.models.onnx import OnnxRuntime, binding_device, choose_providers
-from localvision.models.runtime import RuntimeOptions
+from localvision.models.onnx import AUTO_ORDER, OnnxRuntime, binding_device, choose_providers
+from localvision.models.runtime import ACCELERATOR_DEVICES, RuntimeOptions
 
 from ..builders import colour_classifier_onnx
 
@@ -126,18 +127,22 @@ def test_the_spin_setting_reaches_onnx_runtimes_session(tmp_path: Path, settings
 @pytest.mark.parametrize(
     ("providers", "io_binding", "device"),
     [
-        (["CUDAExecutionProvider", "CPUExecutionProvider"], None, "cuda"),
-        (["TensorrtExecutionProvider", "CUDAExecutionProvider"], None, "cuda"),
+        (["CUDAExecutionProvider", "CPUExecutionProvider"], True, "cuda"),
+        (["TensorrtExecutionProvider", "CUDAExecutionProvider"], True, "cuda"),
         (["CUDAExecutionProvider", "CPUExecutionProvider"], False, None),
-        (["CPUExecutionProvider"], None, None),
         (["CPUExecutionProvider"], True, "cpu"),
-        (["CoreMLExecutionProvider", "CPUExecutionProvider"], None, None),
+        (["CPUExecutionProvider"], False, None),
+        (["CoreMLExecutionProvider", "CPUExecutionProvider"], True, "cpu"),
     ],
 )
-def test_io_binding_is_used_on_gpus_unless_set_otherwise(
-    providers: list[str], io_binding: bool | None, device: str | None
+def test_io_binding_binds_outputs_on_the_first_providers_device(
+    providers: list[str], io_binding: bool, device: str | None
 ) -> None:
     assert binding_device(providers, io_binding) == device
+
+
+def test_the_accelerators_are_the_automatic_providers_but_the_cpu() -> None:
+    assert set(AUTO_ORDER) - {"CPUExecutionProvider"} == ACCELERATOR_DEVICES
 
 
 def colour_batch() -> np.ndarray:  # type: ignore[type-arg]
@@ -151,24 +156,37 @@ def colour_batch() -> np.ndarray:  # type: ignore[type-arg]
 def test_a_bound_run_gives_what_a_plain_run_gives(
     colour_model_path: Path, settings: Settings
 ) -> None:
-    plain = OnnxRuntime(colour_model_path, options(settings, threads=1))
-    bound = OnnxRuntime(colour_model_path, options(settings, threads=1, io_binding=True))
-    assert plain.binding is None and bound.binding == "cpu"
+    plain = OnnxRuntime(colour_model_path, options(settings, threads=1, providers=["cpu"]))
+    bound = OnnxRuntime(
+        colour_model_path, options(settings, threads=1, providers=["cpu"], io_binding=True)
+    )
+    assert plain.bound_device is None and bound.bound_device == "cpu"
     expected = plain.run({"image": colour_batch()})
     got = bound.run({"image": colour_batch()})
     assert [a.shape for a in got] == [a.shape for a in expected] == [(3, 4)]
     np.testing.assert_allclose(got[0], expected[0], rtol=1e-6)
     assert got[0].argmax(axis=1).tolist() == [0, 1, 2]
-    assert bound.binding == "cpu"  # it really ran bound: no fallback happened
+    assert bound.bound_device == "cpu"  # it really ran bound: no fallback happened
 
 
 def test_a_bad_input_fails_as_itself_and_binding_stays(
-    colour_model_path: Path, settings: Settings
+    colour_model_path: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    runtime = OnnxRuntime(colour_model_path, options(settings, threads=1, io_binding=True))
+    runtime = OnnxRuntime(
+        colour_model_path, options(settings, threads=1, providers=["cpu"], io_binding=True)
+    )
+    bound_runs: list[str] = []
+    run_bound = runtime._run_bound
+
+    def counted(feeds: Any, device: str) -> list[np.ndarray]:  # type: ignore[type-arg]
+        bound_runs.append(device)
+        return run_bound(feeds, device)
+
+    monkeypatch.setattr(runtime, "_run_bound", counted)
     with pytest.raises(InferenceError, match="ONNX Runtime failed"):
         runtime.run({"image": np.zeros((1, 3, 9, 9), np.float32)})
-    assert runtime.binding == "cpu"
+    assert bound_runs == ["cpu"]  # tried bound first, then plainly, and both failed
+    assert runtime.bound_device == "cpu"
 
 
 def test_a_binding_the_provider_refuses_falls_back_to_plain_runs_once(
@@ -180,8 +198,8 @@ def test_a_binding_the_provider_refuses_falls_back_to_plain_runs_once(
     """A provider that refuses bound runs (none does on this CPU-only ONNX Runtime, so the
     refusal is simulated): the run still answers, plainly, and the session says so once and
     stops binding."""
-    runtime = OnnxRuntime(colour_model_path, options(settings, threads=1))
-    runtime.binding = "cuda"
+    runtime = OnnxRuntime(colour_model_path, options(settings, threads=1, providers=["cpu"]))
+    runtime.bound_device = "cuda"
     attempts: list[str] = []
 
     def refuse(feeds: object, device: str) -> list[np.ndarray]:  # type: ignore[type-arg]
@@ -193,7 +211,7 @@ def test_a_binding_the_provider_refuses_falls_back_to_plain_runs_once(
         first = runtime.run({"image": colour_batch()})
         second = runtime.run({"image": colour_batch()})
     assert first[0].argmax(axis=1).tolist() == second[0].argmax(axis=1).tolist() == [0, 1, 2]
-    assert attempts == ["cuda"] and runtime.binding is None
+    assert attempts == ["cuda"] and runtime.bound_device is None
     warnings = [r for r in caplog.records if "I/O binding" in r.getMessage()]
     assert len(warnings) == 1 and "cannot bind outputs" in warnings[0].getMessage()
 
@@ -203,15 +221,16 @@ def test_the_io_binding_setting_reaches_the_runtime(tmp_path: Path, settings: Se
 
     path = tmp_path / "colour.onnx"
     colour_classifier_onnx(path)
-    assert Settings().io_binding is None
+    assert Settings().io_binding is False
     on = Settings.load(None, environ={"LOCALVISION_IO_BINDING": "true"})
     assert on.io_binding is True
+    on_cpu = settings.model_copy(update={"providers": ["cpu"]})
     for configured, device in (
-        (settings, None),
-        (settings.model_copy(update={"io_binding": True}), "cpu"),
+        (on_cpu, None),
+        (on_cpu.model_copy(update={"io_binding": True}), "cpu"),
     ):
         model = load_model(path, settings=configured)
         try:
-            assert model.runtime.binding == device  # type: ignore[attr-defined]
+            assert model.runtime.bound_device == device  # type: ignore[attr-defined]
         finally:
             model.close()

@@ -177,10 +177,10 @@ class Settings(Checked):
     providers: list[str] | None = Field(
         None, description="ONNX Runtime execution providers, in order of preference."
     )
-    io_binding: bool | None = Field(
-        None,
-        description="Run ONNX models through ONNX Runtime's I/O binding; unset: on a GPU "
-        "(CUDA, TensorRT) only.",
+    io_binding: bool = Field(
+        False,
+        description="Run ONNX models through ONNX Runtime's I/O binding (outputs allocated on "
+        "the model's device); off until a gain is measured (benchmarks/gpu.py).",
     )
     batch_size: int = Field(16, gt=0, le=1024, description="Most images run in one batch.")
     decode_workers: int | None = Field(None, gt=0, description="Threads decoding images.")

@@ -12,7 +12,7 @@ import numpy as np
 from ..files import sha256_file
 from .card import Layout, ModelCard
 from .formats import ModelFormat
-from .runtime import Runtime, TensorSpec
+from .runtime import ACCELERATOR_DEVICES, Runtime, TensorSpec
 
 __all__ = ["Model"]
 
@@ -50,10 +50,8 @@ class Model:
 
     @property
     def on_accelerator(self) -> bool:
-        """Whether it runs on a GPU or another accelerator rather than on the CPU."""
-        from .onnx import ACCELERATORS  # ONNX Runtime's names; other runtimes run on the CPU
-
-        return self.runtime.device in ACCELERATORS
+        """Whether its runtime's first device is a GPU or another accelerator (not the CPU)."""
+        return self.runtime.device in ACCELERATOR_DEVICES
 
     @functools.cached_property
     def sha256(self) -> str:

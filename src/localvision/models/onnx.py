@@ -5,11 +5,13 @@ Execution providers are chosen automatically from what the installed ONNX Runtim
 (``cuda``, ``tensorrt``, ``cpu``...) are accepted. Keras and PyTorch models end up here too,
 after conversion (see :mod:`localvision.models.convert`).
 
-On a GPU (CUDA or TensorRT first), runs go through ONNX Runtime's I/O binding: the batch is
-copied to the device once, outputs are allocated there and copied back in one step, instead
-of ONNX Runtime staging each through host buffers of its own per run. Should a bound run fail
-where a plain one succeeds (a provider without binding support), the session logs it once and
-runs plainly from then on; an input that fails both is the input's error, as without binding.
+With ``io_binding`` on, runs go through ONNX Runtime's I/O binding: the batch is bound from
+host memory and outputs are allocated on the model's device (the GPU for CUDA and TensorRT)
+and copied back in one step. It is off by default: the copies are the same as a plain run's,
+and no gain has been measured yet (``benchmarks/gpu.py`` compares the two on a GPU). Should a
+bound run fail where a plain one succeeds (a provider without binding support, or a transient
+failure such as running out of device memory), the session logs it once and runs plainly from
+then on; an input that fails both is the input's error, as without binding.
 """
 
 from __future__ import annotations
@@ -30,7 +32,6 @@ from .card import CardFields, Layout, parse_card_fields, parse_labels
 from .runtime import RuntimeOptions, TensorSpec
 
 __all__ = [
-    "ACCELERATORS",
     "CARD_METADATA_KEY",
     "OnnxRuntime",
     "binding_device",
@@ -66,9 +67,6 @@ AUTO_ORDER = (
     "DmlExecutionProvider",
     "CPUExecutionProvider",
 )
-
-ACCELERATORS = frozenset(AUTO_ORDER) - {"CPUExecutionProvider"}
-"""Providers that run models on a device other than the CPU (a GPU, an NPU)."""
 
 # Providers whose memory I/O binding can allocate outputs in, and ONNX Runtime's device name.
 BINDING_DEVICES = {
@@ -119,19 +117,15 @@ def choose_providers(
     return chosen
 
 
-def binding_device(providers: Sequence[str], io_binding: bool | None) -> str | None:
+def binding_device(providers: Sequence[str], io_binding: bool) -> str | None:
     """The device I/O binding allocates outputs on, or None to run without binding.
 
-    ``io_binding`` None binds where the first provider is a GPU one (:data:`BINDING_DEVICES`);
-    True binds everywhere (on the CPU, outputs stay in host memory: the same results, which is
-    what the tests check); False never binds.
+    The first provider's device (:data:`BINDING_DEVICES`), else the CPU's: on the CPU a bound
+    run gives what a plain one gives, which is what the tests check.
     """
-    if io_binding is False:
+    if not io_binding:
         return None
-    device = BINDING_DEVICES.get(providers[0]) if providers else None
-    if device is None and io_binding:
-        return "cpu"
-    return device
+    return BINDING_DEVICES.get(providers[0], "cpu") if providers else "cpu"
 
 
 class OnnxRuntime:
@@ -160,7 +154,8 @@ class OnnxRuntime:
         self.inputs = [_spec(arg) for arg in self._session.get_inputs()]
         self.outputs = [_spec(arg) for arg in self._session.get_outputs()]
         self._output_names = [o.name for o in self.outputs]
-        self.binding: str | None = binding_device(self._session.get_providers(), options.io_binding)
+        self.bound_device = binding_device(self._session.get_providers(), options.io_binding)
+        """Where runs bind outputs (None: plain runs)."""
         self._binding_lock = threading.Lock()
 
     @property
@@ -185,9 +180,10 @@ class OnnxRuntime:
         return CardFields.model_validate(update)
 
     def run(self, feeds: Mapping[str, np.ndarray[Any, Any]]) -> list[np.ndarray[Any, Any]]:
-        if self.binding is not None:
+        device = self.bound_device
+        if device is not None:
             try:
-                return self._run_bound(feeds, self.binding)
+                return self._run_bound(feeds, device)
             except Exception as exc:
                 # A plain run tells the input's fault (it fails too, and binding stays) from
                 # the binding's (it succeeds, and binding stops for this session).
@@ -216,15 +212,15 @@ class OnnxRuntime:
 
     def _stop_binding(self, exc: Exception) -> None:
         with self._binding_lock:
-            if self.binding is None:
+            if self.bound_device is None:
                 return
             log.warning(
                 "%s: a run through I/O binding on %s failed (%s); running without it.",
                 self.path.name,
-                self.binding,
+                self.bound_device,
                 exc,
             )
-            self.binding = None
+            self.bound_device = None
 
     def close(self) -> None:
         self._session = None

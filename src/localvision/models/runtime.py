@@ -15,7 +15,23 @@ import numpy as np
 
 from .card import CardFields
 
-__all__ = ["Runtime", "RuntimeOptions", "TensorSpec"]
+__all__ = ["ACCELERATOR_DEVICES", "Runtime", "RuntimeOptions", "TensorSpec"]
+
+ACCELERATOR_DEVICES = frozenset(
+    {
+        "TensorrtExecutionProvider",
+        "CUDAExecutionProvider",
+        "ROCMExecutionProvider",
+        "MIGraphXExecutionProvider",
+        "CoreMLExecutionProvider",
+        "DmlExecutionProvider",
+    }
+)
+"""What :attr:`Runtime.device` says for a model on a GPU or another accelerator: ONNX
+Runtime's provider names (ONNX Runtime picks these automatically, in
+:data:`localvision.models.onnx.AUTO_ORDER`); every other runtime here runs on the CPU.
+A session names only its first provider: nodes that provider has no kernel for (the QLinear
+operators of QOperator int8 models, under CUDA) still run on the CPU."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,8 +62,8 @@ class RuntimeOptions:
     ``spin`` lets ONNX Runtime's worker threads busy-wait between runs (lower latency); turn it
     off where other threads need the same cores, as when training decodes images alongside.
     ``io_binding`` runs ONNX models through ONNX Runtime's I/O binding (outputs allocated on
-    the device and copied back once); None uses it where the model runs on a GPU (CUDA,
-    TensorRT) and not on the CPU, where it only adds work.
+    the model's device and copied back in one step); off by default, as no gain has been
+    measured (see :mod:`localvision.models.onnx`).
     """
 
     cache_dir: Path
@@ -56,7 +72,7 @@ class RuntimeOptions:
     allow_pickle: bool = False
     input_size: tuple[int, int] | None = None
     spin: bool = True
-    io_binding: bool | None = None
+    io_binding: bool = False
     extra: Mapping[str, Any] = field(default_factory=dict)
 
 
