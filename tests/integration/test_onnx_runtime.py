@@ -11,8 +11,8 @@ import pytest
 from localvision.config import Settings
 from localvision.errors import ConfigError, InferenceError, UnsupportedModelFormatError
 from localvision.models.card import Layout
-from localvision.models.onnx import AUTO_ORDER, OnnxRuntime, binding_device, choose_providers
-from localvision.models.runtime import ACCELERATOR_DEVICES, RuntimeOptions
+from localvision.models.onnx import OnnxRuntime, binding_device, choose_providers
+from localvision.models.runtime import RuntimeOptions
 
 from ..builders import colour_classifier_onnx
 
@@ -139,10 +139,6 @@ def test_io_binding_binds_outputs_on_the_first_providers_device(
     providers: list[str], io_binding: bool, device: str | None
 ) -> None:
     assert binding_device(providers, io_binding) == device
-
-
-def test_the_accelerators_are_the_automatic_providers_but_the_cpu() -> None:
-    assert set(AUTO_ORDER) - {"CPUExecutionProvider"} == ACCELERATOR_DEVICES
 
 
 def colour_batch() -> np.ndarray:  # type: ignore[type-arg]

@@ -29,7 +29,7 @@ import onnxruntime as ort
 
 from ..errors import ConfigError, InferenceError, UnsupportedModelFormatError
 from .card import CardFields, Layout, parse_card_fields, parse_labels
-from .runtime import RuntimeOptions, TensorSpec
+from .runtime import ACCELERATOR_DEVICES, RuntimeOptions, TensorSpec
 
 __all__ = [
     "CARD_METADATA_KEY",
@@ -58,15 +58,7 @@ PROVIDER_ALIASES = {
     "cpu": "CPUExecutionProvider",
 }
 # Fastest first. Providers not in this list (Azure, ...) are never picked automatically.
-AUTO_ORDER = (
-    "TensorrtExecutionProvider",
-    "CUDAExecutionProvider",
-    "ROCMExecutionProvider",
-    "MIGraphXExecutionProvider",
-    "CoreMLExecutionProvider",
-    "DmlExecutionProvider",
-    "CPUExecutionProvider",
-)
+AUTO_ORDER = (*ACCELERATOR_DEVICES, "CPUExecutionProvider")
 
 # Providers whose memory I/O binding can allocate outputs in, and ONNX Runtime's device name.
 BINDING_DEVICES = {

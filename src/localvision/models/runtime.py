@@ -17,19 +17,17 @@ from .card import CardFields
 
 __all__ = ["ACCELERATOR_DEVICES", "Runtime", "RuntimeOptions", "TensorSpec"]
 
-ACCELERATOR_DEVICES = frozenset(
-    {
-        "TensorrtExecutionProvider",
-        "CUDAExecutionProvider",
-        "ROCMExecutionProvider",
-        "MIGraphXExecutionProvider",
-        "CoreMLExecutionProvider",
-        "DmlExecutionProvider",
-    }
+ACCELERATOR_DEVICES = (
+    "TensorrtExecutionProvider",
+    "CUDAExecutionProvider",
+    "ROCMExecutionProvider",
+    "MIGraphXExecutionProvider",
+    "CoreMLExecutionProvider",
+    "DmlExecutionProvider",
 )
 """What :attr:`Runtime.device` says for a model on a GPU or another accelerator: ONNX
-Runtime's provider names (ONNX Runtime picks these automatically, in
-:data:`localvision.models.onnx.AUTO_ORDER`); every other runtime here runs on the CPU.
+Runtime's provider names, fastest first (the order in which
+:data:`localvision.models.onnx.AUTO_ORDER` picks them); every other runtime here runs on the CPU.
 A session names only its first provider: nodes that provider has no kernel for (the QLinear
 operators of QOperator int8 models, under CUDA) still run on the CPU."""
 
