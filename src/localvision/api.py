@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -59,6 +60,7 @@ class LocalModel:
         self.model = model
         self.settings = settings
         self._engine: LocalEngine | None = None
+        self._engine_lock = threading.Lock()
 
     @property
     def card(self) -> ModelCard:
@@ -95,10 +97,12 @@ class LocalModel:
 
     @property
     def engine(self) -> LocalEngine:
-        """The engine answering this model's features (created on first use)."""
-        if self._engine is None:
-            self._engine = engine_for({Feature.LABELS: self.model}, self.settings)
-        return self._engine
+        """The engine answering this model's features (created on first use, once: threads
+        sharing the model share it, and with it their model runs)."""
+        with self._engine_lock:
+            if self._engine is None:
+                self._engine = engine_for({Feature.LABELS: self.model}, self.settings)
+            return self._engine
 
     def predict(self, batch: np.ndarray[Any, Any]) -> list[np.ndarray[Any, Any]]:
         """Run an already pre-processed batch; the raw (dequantized) outputs."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,7 @@ from localvision.errors import (
     ModelNotFoundError,
 )
 
-from ..conftest import solid_jpeg
+from ..conftest import WAIT_S, join_all, solid_jpeg
 
 
 def test_load_model_and_classify(colour_model_path: Path, settings: Settings) -> None:
@@ -67,3 +68,23 @@ def test_annotate_with_a_configured_model_name(
     assert result.labels is not None and result.labels[0].name == "green"
     with pytest.raises(ModelNotFoundError, match="configured: colours"):
         localvision.annotate([solid_jpeg((0, 240, 0))], model="nope", settings=settings)
+
+
+def test_threads_using_a_model_for_the_first_time_share_one_engine(
+    colour_model_path: Path, settings: Settings
+) -> None:
+    """Its engine is made once, however many threads ask first: one engine means shared model
+    runs on a GPU, and no engine (with its decoding threads) left unclosed."""
+    with localvision.load_model(colour_model_path, settings=settings) as model:
+        start = threading.Barrier(8, timeout=WAIT_S)
+        engines: list[object] = []
+
+        def first_use() -> None:
+            start.wait()
+            engines.append(model.engine)
+
+        threads = [threading.Thread(target=first_use, daemon=True) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        join_all(threads)
+        assert len(engines) == 8 and all(engine is engines[0] for engine in engines)
